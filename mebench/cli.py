@@ -1,0 +1,224 @@
+"""The `mebench` command line: thin commands over the Python API.
+
+Every MebenchError becomes one line on stderr and exit code 2 (the traceback only with --debug);
+failed cells make `run` exit with code 1 after the whole grid has run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mebench.errors import ConfigError, MebenchError
+
+app = typer.Typer(help="Benchmark micro-expression recognition methods under honest, tested protocols.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+methods_app = typer.Typer(help="Method plugins.", no_args_is_help=True)
+protocols_app = typer.Typer(help="Protocol plugins.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Dataset plugins.", no_args_is_help=True)
+app.add_typer(methods_app, name="methods")
+app.add_typer(protocols_app, name="protocols")
+app.add_typer(datasets_app, name="datasets")
+
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}  # set per invocation by the app callback
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MebenchError as exc:
+            if _state["debug"]:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.callback()
+def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+    _state["debug"] = debug or bool(os.environ.get("MEBENCH_DEBUG"))
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds:
+        raise ConfigError("--seeds is empty")
+    return seeds
+
+
+def parse_params(items: list[str]) -> tuple[tuple[str, Any], ...]:
+    parsed = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r}: expected NAME=VALUE, e.g. epochs=20")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        parsed.append((key.strip(), tuple(value) if isinstance(value, list) else value))
+    return tuple(parsed)
+
+
+class RichProgress:
+    """Cells done, current method and fold, time left."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
+        self.task = None
+
+    def start(self, total: int, skipped: int) -> None:
+        if skipped:
+            err.print(f"resuming: {skipped} of {total} cells already finished")
+        self.bar.start()
+        self.task = self.bar.add_task("starting", total=total - skipped)
+
+    def cell_started(self, cell) -> None:
+        self.bar.update(self.task, description=f"{cell.method} | fold {cell.fold.id} | seed {cell.seed}")
+
+    def cell_finished(self, cell, ok: bool) -> None:
+        if not ok:
+            self.bar.console.print(f"[red]failed[/red]: {cell.describe()}")
+        self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+@app.command(epilog="Example: mebench run --methods htnet,baseline --protocol composite --preset quick")
+@handles_errors
+def run(
+    methods: Annotated[str, typer.Option(help="Method names or tags, comma-separated ('all' for every method).")],
+    protocol: Annotated[str, typer.Option(help="Protocol name (see `mebench protocols list`).")] = "composite",
+    data: Annotated[str, typer.Option(help="KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet.")] = "synthetic",
+    preset: Annotated[str, typer.Option(help="Method preset: paper (published settings) or quick.")] = "paper",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    epoch_selection: Annotated[str, typer.Option(help="final (honest, default) or oracle (published, leaky).")] = "final",
+    param: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE override for every method that has NAME; repeatable.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
+    rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+) -> None:
+    """Run every method on every fold and seed of a protocol; finished cells are skipped, so an
+    interrupted run resumes where it stopped."""
+    from mebench.plugins import expand_method_selection
+    from mebench.runner import RunConfig, run_grid
+
+    config = RunConfig(methods=tuple(expand_method_selection(methods)), protocol=protocol, out=out_dir, data=data,
+                       preset=preset, seeds=parse_seeds(seeds), epoch_selection=epoch_selection,
+                       params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir)
+    err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {data} | preset: {preset} | "
+              f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}")
+    if epoch_selection == "oracle":
+        err.print("[yellow]warning[/yellow]: oracle epoch selection picks epochs on the test subject; results are marked leaky")
+    progress = RichProgress()
+    try:
+        summary = run_grid(config, progress)
+    finally:
+        progress.stop()
+    err.print(f"{summary.done} cells run, {summary.skipped} already finished, {len(summary.failed)} failed; "
+              f"results in {out_dir}")
+    if summary.failed:
+        for what, error in summary.failed:
+            typer.echo(f"failed: {what}: {error}", err=True)
+        typer.echo(f"error: {len(summary.failed)} of {summary.total} cells failed (errors stored in {out_dir}); "
+                   "rerun the same command to retry them", err=True)
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: mebench report mebench-results")
+@handles_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder written by `mebench run --out`.")] = Path("mebench-results"),
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to write the files (default: RUN_DIR).")] = None,
+) -> None:
+    """Write results.csv, predictions.csv and table.tex, and print the table."""
+    from reports.tables import terminal_table
+    from reports.writer import write_report
+
+    rep = write_report(run_dir, out_dir)
+    for protocol in rep.protocols:
+        out.print(terminal_table(rep.summary, protocol))
+    for path in rep.files:
+        out.print(f"wrote {path}")
+
+
+@methods_app.command("list", epilog="Example: mebench methods list")
+@handles_errors
+def methods_list() -> None:
+    """Names, tags, input representation and presets of every method; broken plugins are reported."""
+    from mebench import plugins
+
+    loaded, broken = plugins.methods.load_all()
+    table = Table(title="methods")
+    for col in ("name", "tags", "input", "presets", "summary"):
+        table.add_column(col)
+    for name, cls in loaded.items():
+        info = cls.info
+        table.add_row(name, ", ".join(info.tags), info.input, ", ".join(info.presets), info.summary)
+    for name, error in broken.items():
+        table.add_row(name, "", "", "", f"[red]BROKEN[/red]: {error}")
+    out.print(table)
+
+
+@protocols_app.command("list", epilog="Example: mebench protocols list")
+@handles_errors
+def protocols_list() -> None:
+    """Names and descriptions of every protocol."""
+    from mebench import plugins
+
+    loaded, broken = plugins.protocols.load_all()
+    table = Table(title="protocols")
+    table.add_column("name")
+    table.add_column("summary")
+    for name, cls in loaded.items():
+        table.add_row(name, cls.summary)
+    for name, error in broken.items():
+        table.add_row(name, f"[red]BROKEN[/red]: {error}")
+    out.print(table)
+
+
+@datasets_app.command("list", epilog="Example: mebench datasets list")
+@handles_errors
+def datasets_list() -> None:
+    """Dataset kinds usable with --data KIND[:PATH]."""
+    from mebench import plugins
+
+    loaded, broken = plugins.datasets.load_all()
+    table = Table(title="datasets (--data KIND[:PATH])")
+    table.add_column("kind")
+    table.add_column("description")
+    for name, loader in loaded.items():
+        doc = (loader.__doc__ or "").strip().splitlines()
+        table.add_row(name, doc[0] if doc else "")
+    for name, error in broken.items():
+        table.add_row(name, f"[red]BROKEN[/red]: {error}")
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

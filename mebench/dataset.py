@@ -1,0 +1,130 @@
+"""The sample table and the Dataset that carries it.
+
+Every dataset, synthetic or real, becomes one pandas table with a row per sample:
+
+    dataset      source dataset of the sample ("smic", "casme2", "samm", ...)
+    subject      subject id as the source dataset writes it ("s01", "sub01", "006")
+    subject_key  "dataset/subject": subjects are keyed by (dataset, subject), never by id alone
+    sample       unique sample id, "dataset/subject/clip"
+    label        class name
+    label_index  index of `label` in `Dataset.class_names`
+
+and per-sample features, one array per representation (see mebench.method.REPRESENTATIONS),
+aligned with the table's rows and computed on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mebench.errors import ConfigError, DataError
+
+SAMPLE_COLUMNS = ("dataset", "subject", "subject_key", "sample", "label", "label_index")
+
+FeatureFunction = Callable[[str], np.ndarray]
+
+
+def make_sample_table(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+    """Normalise a table with columns dataset, subject, clip, label into the sample-table schema."""
+    missing = {"dataset", "subject", "clip", "label"} - set(rows.columns)
+    if missing:
+        raise DataError(f"sample table lacks columns {sorted(missing)}")
+    table = rows.copy()
+    table["dataset"] = table["dataset"].astype(str)
+    table["subject"] = table["subject"].astype(str)
+    table["subject_key"] = table["dataset"] + "/" + table["subject"]
+    table["sample"] = table["subject_key"] + "/" + table["clip"].astype(str)
+    unknown = sorted(set(table["label"]) - set(class_names))
+    if unknown:
+        raise DataError(f"labels {unknown} are not among the classes {list(class_names)}")
+    table["label_index"] = table["label"].map({c: i for i, c in enumerate(class_names)}).astype(int)
+    dup = table["sample"][table["sample"].duplicated()].tolist()
+    if dup:
+        raise DataError(f"duplicate sample ids: {dup[:5]}")
+    front = list(SAMPLE_COLUMNS)
+    return table[front + [c for c in table.columns if c not in front and c != "clip"]].reset_index(drop=True)
+
+
+def table_fingerprint(table: pd.DataFrame, *extra: str) -> str:
+    """Stable hash of the sample identities and labels (plus any extra strings, e.g. file hashes)."""
+    h = hashlib.sha256()
+    for row in table[["sample", "label"]].itertuples(index=False):
+        h.update(f"{row.sample}\t{row.label}\n".encode())
+    for e in extra:
+        h.update(e.encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Dataset:
+    """A sample table, its class names and a way to get features for any representation."""
+
+    name: str
+    source: str
+    class_names: tuple[str, ...]
+    samples: pd.DataFrame
+    fingerprint: str
+    feature_function: FeatureFunction
+    description: str = ""
+    _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        missing = set(SAMPLE_COLUMNS) - set(self.samples.columns)
+        if missing:
+            raise DataError(f"dataset {self.name!r}: sample table lacks columns {sorted(missing)}")
+        self._row_of = {s: i for i, s in enumerate(self.samples["sample"])}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def features(self, representation: str) -> np.ndarray:
+        """(N, C, H, W) float32 aligned with `samples`; computed once, then kept."""
+        if representation not in self._features:
+            arr = np.asarray(self.feature_function(representation), dtype=np.float32)
+            if arr.shape[0] != len(self.samples):
+                raise DataError(
+                    f"dataset {self.name!r}: {representation!r} features have {arr.shape[0]} rows for {len(self.samples)} samples"
+                )
+            self._features[representation] = arr
+        return self._features[representation]
+
+    def rows(self, sample_ids: Sequence[str]) -> np.ndarray:
+        try:
+            return np.fromiter((self._row_of[s] for s in sample_ids), dtype=np.int64, count=len(sample_ids))
+        except KeyError as exc:
+            raise DataError(f"dataset {self.name!r} has no sample {exc.args[0]!r}") from None
+
+    def labels(self) -> np.ndarray:
+        return self.samples["label_index"].to_numpy()
+
+    def subset(self, mask: np.ndarray | pd.Series, *, name_suffix: str = "") -> "Dataset":
+        """A dataset restricted to some rows; features are sliced, not recomputed."""
+        mask = np.asarray(mask, dtype=bool)
+        parent = self
+
+        def sliced(representation: str) -> np.ndarray:
+            return parent.features(representation)[mask]
+
+        table = self.samples[mask].reset_index(drop=True)
+        return Dataset(
+            name=self.name + name_suffix,
+            source=self.source,
+            class_names=self.class_names,
+            samples=table,
+            fingerprint=table_fingerprint(table, self.fingerprint),
+            feature_function=sliced,
+            description=self.description,
+        )
+
+
+def parse_data_spec(spec: str) -> tuple[str, str | None]:
+    """'htnet-release:PATH' -> ('htnet-release', 'PATH'); 'synthetic' -> ('synthetic', None)."""
+    if not spec or spec.startswith(":"):
+        raise ConfigError(f"--data {spec!r}: expected KIND or KIND:PATH (e.g. synthetic, htnet-release:/data/htnet)")
+    kind, sep, path = spec.partition(":")
+    return kind, (path if sep else None)

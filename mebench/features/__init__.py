@@ -1,0 +1,1 @@
+"""Feature computation shared by every dataset: optical flow, strain, landmarks, HTNet regions."""

@@ -1,0 +1,130 @@
+"""The method contract, modelled on scikit-learn estimators.
+
+A method class declares what it is as data (`MethodInfo`: name, tags, input representation,
+citation, presets) and follows a small estimator contract: a keyword-only constructor that
+only stores its parameters, `fit(X, y) -> self`, `predict_proba(X)` and `predict(X)`.
+`mebench.checks.check_method` verifies the contract; plugin authors run it in their tests.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from mebench.errors import ConfigError
+
+# Representations a method can ask for; a dataset computes each one from its raw data.
+REPRESENTATIONS: dict[str, str] = {
+    "flow": "onset-to-apex TV-L1 optical flow at 28x28, float32 (3, 28, 28), channels (strain, v, u), "
+    "each min-max normalised to 0-255 per image: the values and channel order the published "
+    "STSTNet/HTNet checkpoints consume (cv2.imread of the release's u, v, strain PNGs)",
+    "htnet-regions": "the `flow` image cut into four 14x14 windows around the two eyes and the two mouth "
+    "corners (published HTNet tiling: [left eye | right eye] over [left mouth corner | right mouth corner]), "
+    "float32 (3, 28, 28)",
+}
+
+PAPER_PRESET = "paper"
+QUICK_PRESET = "quick"
+
+EpochCallback = Callable[[int, "Method"], None]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a method is, declared as data beside its code."""
+
+    name: str
+    summary: str
+    input: str
+    citation: str
+    code_url: str = ""
+    tags: tuple[str, ...] = ()
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.input not in REPRESENTATIONS:
+            raise ConfigError(
+                f"method {self.name!r} asks for input {self.input!r}; known representations: {', '.join(REPRESENTATIONS)}"
+            )
+        if PAPER_PRESET not in self.presets:
+            raise ConfigError(f"method {self.name!r} declares no {PAPER_PRESET!r} preset (the published settings)")
+
+
+class Method:
+    """Base class of every method. Subclasses set `info` and define `__init__`, `fit`, `predict_proba`.
+
+    Every method accepts at least `num_classes` and `seed` (set by the runner for each cell).
+    """
+
+    info: ClassVar[MethodInfo]
+
+    # -- parameters (scikit-learn style) ------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in list(sig.parameters.values())[1:]:
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY:
+                raise TypeError(f"{cls.__name__}.__init__ parameter {p.name!r} must be keyword-only")
+            names.append(p.name)
+        return names
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        sig = inspect.signature(cls.__init__)
+        return {n: sig.parameters[n].default for n in cls.param_names()}
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> "Method":
+        unknown = sorted(set(params) - set(self.param_names()))
+        if unknown:
+            raise ConfigError(f"method {self.info.name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                              f"its parameters: {', '.join(self.param_names())}")
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    @classmethod
+    def from_preset(cls, preset: str = PAPER_PRESET, **overrides: Any) -> "Method":
+        if preset not in cls.info.presets:
+            raise ConfigError(f"method {cls.info.name!r} has no preset {preset!r}; presets: {', '.join(cls.info.presets)}")
+        params = {**cls.info.presets[preset], **overrides}
+        unknown = sorted(set(params) - set(cls.param_names()))
+        if unknown:
+            raise ConfigError(f"method {cls.info.name!r} has no parameter {', '.join(map(repr, unknown))}")
+        return cls(**params)
+
+    # -- estimator contract -----------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "Method":
+        """Train on X (N, C, H, W) float32 and y (N,) int. `epoch_callback(epoch, self)` runs after each
+        epoch of iterative methods (1-based); the runner uses it for epoch selection."""
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.predict_proba(X)).argmax(axis=1)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def validate_method_class(name: str, obj: object) -> type[Method]:
+    """Registry hook: an entry point of group mebench.methods must be a Method subclass named like it."""
+    from mebench.errors import PluginLoadError
+
+    if not (isinstance(obj, type) and issubclass(obj, Method)):
+        raise PluginLoadError(f"method plugin {name!r} is {obj!r}, not a subclass of mebench.Method")
+    info = getattr(obj, "info", None)
+    if not isinstance(info, MethodInfo):
+        raise PluginLoadError(f"method plugin {name!r} ({obj.__name__}) has no MethodInfo `info`")
+    if info.name != name:
+        raise PluginLoadError(f"method plugin registered as {name!r} calls itself {info.name!r}")
+    return obj

@@ -1,0 +1,64 @@
+"""The three registries: methods, protocols and dataset loaders (entry-point groups mebench.*)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from mebench.errors import ConfigError, PluginLoadError
+from mebench.method import Method, validate_method_class
+from mebench.protocol import Protocol, validate_protocol_class
+from mebench.registry import Registry
+
+# A dataset loader: (path or None, cache root or None) -> mebench.dataset.Dataset
+DatasetLoader = Callable[..., object]
+
+
+def _validate_loader(name: str, obj: object) -> DatasetLoader:
+    if not callable(obj):
+        raise PluginLoadError(f"dataset plugin {name!r} is {obj!r}, not a callable loader")
+    return obj
+
+
+methods: Registry[type[Method]] = Registry("method", "mebench.methods", validate_method_class)
+protocols: Registry[type[Protocol]] = Registry("protocol", "mebench.protocols", validate_protocol_class)
+datasets: Registry[DatasetLoader] = Registry("dataset", "mebench.datasets", _validate_loader)
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Decorator registering a method class in-process under `cls.info.name` (entry points are the
+    way to ship a plugin; this is for notebooks and tests)."""
+    validate_method_class(getattr(getattr(cls, "info", None), "name", "?"), cls)
+    methods.register(cls.info.name, cls, source=f"registered in-process by {cls.__module__}.{cls.__qualname__}")
+    return cls
+
+
+def expand_method_selection(selection: str) -> list[str]:
+    """'htnet,baseline' -> method names; a tag expands to every method carrying it, 'all' to all.
+    Order is kept and duplicates dropped."""
+    tokens = [t.strip() for t in selection.split(",") if t.strip()]
+    if not tokens:
+        raise ConfigError("--methods is empty: name methods or tags, e.g. htnet,baseline")
+    names = methods.names()
+    out: list[str] = []
+    tag_index: dict[str, list[str]] | None = None
+    for token in tokens:
+        if token in names:
+            chosen = [token]
+        elif token == "all":
+            chosen = names
+        else:
+            if tag_index is None:  # tags need the classes: load them only when a token is not a name
+                loaded, _broken = methods.load_all()
+                tag_index = {}
+                for n, cls in loaded.items():
+                    for tag in cls.info.tags:
+                        tag_index.setdefault(tag, []).append(n)
+            if token in tag_index:
+                chosen = sorted(tag_index[token])
+            else:
+                methods.get(token)  # raises UnknownNameError with suggestions
+                chosen = [token]
+        for n in chosen:
+            if n not in out:
+                out.append(n)
+    return out

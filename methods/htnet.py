@@ -1,0 +1,187 @@
+"""HTNet: hierarchical transformer network for micro-expression recognition.
+
+Wang, Z., Zhang, K., Luo, W., Sankaranarayana, R. "HTNet for micro-expression recognition."
+Neurocomputing 602 (2024). Code: https://github.com/wangzhifengharrison/HTNet
+
+The input is the `htnet-regions` image: four 14x14 optical-flow windows around the eyes and
+mouth corners tiled into 28x28. It is cut into 7x7 patches (a 4x4 grid), and a stack of
+transformer levels attends first within small blocks of patches (local), then within larger
+ones, with a convolutional aggregation (conv 3x3, layer norm, max-pool) between levels.
+
+Module names follow the published implementation so that released checkpoints load unchanged.
+That implementation's arithmetic is kept on purpose, since checkpoints depend on it: the
+attention width is `(dim // heads) * heads` (255, not 256, for dim 256 and 3 heads), and the
+positional embedding has one element per block token (a single element at 28x28 with patch 7).
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from einops.layers.torch import Rearrange, Reduce
+from torch import nn
+
+from mebench.method import MethodInfo
+from mebench.training import TorchMethod
+
+
+class ChannelLayerNorm(nn.Module):
+    """Layer norm over the channel axis of (B, C, H, W) maps, with parameters named g and b."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.g = nn.Parameter(torch.ones(1, dim, 1, 1))
+        self.b = nn.Parameter(torch.zeros(1, dim, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=1, keepdim=True)
+        var = x.var(dim=1, unbiased=False, keepdim=True)
+        return (x - mean) / (var + self.eps).sqrt() * self.g + self.b
+
+
+class PreNorm(nn.Module):
+    def __init__(self, dim: int, fn: nn.Module):
+        super().__init__()
+        self.norm = ChannelLayerNorm(dim)
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.norm(x))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mlp_mult: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(dim, dim * mlp_mult, 1), nn.GELU(), nn.Dropout(dropout),
+            nn.Conv2d(dim * mlp_mult, dim, 1), nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the spatial positions of a (B, C, H, W) map, with 1x1 convs."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        dim_head = dim // heads
+        inner = dim_head * heads
+        self.heads = heads
+        self.scale = dim_head**-0.5
+        self.to_qkv = nn.Conv2d(dim, inner * 3, 1, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.to_out = nn.Sequential(nn.Conv2d(inner, dim, 1), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        q, k, v = (rearrange(t, "b (h d) x y -> b h (x y) d", h=self.heads) for t in self.to_qkv(x).chunk(3, dim=1))
+        attn = self.dropout(torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1))
+        out = rearrange(attn @ v, "b h (x y) d -> b (h d) x y", x=h, y=w)
+        return self.to_out(out)
+
+
+class TransformerLevel(nn.Module):
+    def __init__(self, dim: int, seq_len: int, depth: int, heads: int, mlp_mult: int, dropout: float):
+        super().__init__()
+        self.pos_emb = nn.Parameter(torch.randn(seq_len))
+        self.layers = nn.ModuleList(
+            nn.ModuleList([PreNorm(dim, Attention(dim, heads, dropout)), PreNorm(dim, FeedForward(dim, mlp_mult, dropout))])
+            for _ in range(depth)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = x + self.pos_emb[: h * w].reshape(1, 1, h, w)
+        for attn, ff in self.layers:
+            x = attn(x) + x
+            x = ff(x) + x
+        return x
+
+
+def aggregate(dim_in: int, dim_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(dim_in, dim_out, 3, padding=1), ChannelLayerNorm(dim_out), nn.MaxPool2d(3, stride=2, padding=1))
+
+
+class HTNet(nn.Module):
+    def __init__(self, *, image_size: int, patch_size: int, num_classes: int, dim: int, heads: int,
+                 num_hierarchies: int, block_repeats: tuple[int, ...], mlp_mult: int = 4, channels: int = 3,
+                 dropout: float = 0.0):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
+        if len(block_repeats) != num_hierarchies:
+            raise ValueError(f"block_repeats {block_repeats} needs one entry per hierarchy ({num_hierarchies})")
+        fmap = image_size // patch_size
+        seq_len = (fmap // 2 ** (num_hierarchies - 1)) ** 2  # tokens per block, constant across levels
+        mults = [2**i for i in range(num_hierarchies)]
+        dims = [dim * m for m in mults] + [dim * mults[-1]]
+        self.to_patch_embedding = nn.Sequential(
+            Rearrange("b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=patch_size, p2=patch_size),
+            nn.Conv2d(channels * patch_size**2, dims[0], 1),
+        )
+        self.layers = nn.ModuleList()
+        for i, (mult, depth) in enumerate(zip(mults, block_repeats)):
+            last = i == num_hierarchies - 1
+            self.layers.append(nn.ModuleList([
+                TransformerLevel(dims[i], seq_len, depth, heads * mult, mlp_mult, dropout),
+                nn.Identity() if last else aggregate(dims[i], dims[i + 1]),
+            ]))
+        self.mlp_head = nn.Sequential(ChannelLayerNorm(dims[-1]), Reduce("b c h w -> b c", "mean"), nn.Linear(dims[-1], num_classes))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        x = self.to_patch_embedding(img)
+        levels = len(self.layers)
+        for i, (transformer, agg) in enumerate(self.layers):
+            blocks = 2 ** (levels - 1 - i)  # many small blocks first, one block covering everything last
+            x = rearrange(x, "b c (b1 h) (b2 w) -> (b b1 b2) c h w", b1=blocks, b2=blocks)
+            x = transformer(x)
+            x = rearrange(x, "(b b1 b2) c h w -> b c (b1 h) (b2 w)", b1=blocks, b2=blocks)
+            x = agg(x)
+        return self.mlp_head(x)
+
+
+class HTNetMethod(TorchMethod):
+    info = MethodInfo(
+        name="htnet",
+        summary="HTNet (Wang et al., Neurocomputing 2024): hierarchical transformer on facial-region optical flow",
+        input="htnet-regions",
+        citation="Wang, Z., Zhang, K., Luo, W., Sankaranarayana, R. HTNet for micro-expression recognition. "
+        "Neurocomputing 602, 128196 (2024).",
+        code_url="https://github.com/wangzhifengharrison/HTNet",
+        tags=("htnet", "transformer"),
+        presets={
+            # The paper's configuration (the released script uses block_repeats (2, 2, 8)).
+            "paper": dict(image_size=28, patch_size=7, dim=256, heads=3, num_hierarchies=3, block_repeats=(2, 2, 10),
+                          epochs=800, lr=5e-5, batch_size=256, shuffle=False),
+            "quick": dict(image_size=28, patch_size=7, dim=32, heads=2, num_hierarchies=3, block_repeats=(1, 1, 2),
+                          epochs=40, lr=1e-3, batch_size=64, shuffle=True),
+        },
+    )
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0, image_size: int = 28, patch_size: int = 7,
+                 dim: int = 256, heads: int = 3, num_hierarchies: int = 3, block_repeats: tuple[int, ...] = (2, 2, 10),
+                 mlp_mult: int = 4, dropout: float = 0.0, epochs: int = 800, lr: float = 5e-5, batch_size: int = 256,
+                 shuffle: bool = False, device: str = "cpu"):
+        self.num_classes = num_classes
+        self.seed = seed
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.dim = dim
+        self.heads = heads
+        self.num_hierarchies = num_hierarchies
+        self.block_repeats = block_repeats
+        self.mlp_mult = mlp_mult
+        self.dropout = dropout
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = device
+
+    def build_network(self) -> nn.Module:
+        return HTNet(image_size=self.image_size, patch_size=self.patch_size, num_classes=self.num_classes, dim=self.dim,
+                     heads=self.heads, num_hierarchies=self.num_hierarchies, block_repeats=tuple(self.block_repeats),
+                     mlp_mult=self.mlp_mult, dropout=self.dropout)

@@ -1,0 +1,48 @@
+"""MEGC2019 composite protocol.
+
+See, J., Yap, M. H., Li, J., Hong, X., Wang, S.-J. "MEGC 2019 - The Second Facial
+Micro-Expressions Grand Challenge." IEEE FG 2019.
+
+SMIC-HS, CASME II and SAMM are pooled into one 3-class problem (negative, positive, surprise)
+and evaluated by leave-one-subject-out over the union of their subjects (68 folds on the real
+data: 16 + 24 + 28). UF1 and UAR are computed on the predictions pooled over all folds, for the
+full composite and for each source dataset's slice.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mebench.dataset import Dataset
+from mebench.errors import DataError
+from mebench.protocol import Fold, Protocol, loso_folds
+
+CLASSES = ("negative", "positive", "surprise")
+SOURCES = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM"}
+
+
+class MEGC2019Composite(Protocol):
+    name = "composite"
+    summary = "MEGC2019 composite: SMIC-HS + CASME II + SAMM, 3 classes, LOSO over all subjects; groups Full, SMIC, CASME II, SAMM"
+
+    def prepare(self, dataset: Dataset) -> Dataset:
+        if tuple(dataset.class_names) != CLASSES:
+            raise DataError(
+                f"the composite protocol needs the classes {list(CLASSES)}; dataset {dataset.name!r} has {list(dataset.class_names)}"
+            )
+        present = set(dataset.samples["dataset"])
+        missing = [s for s in SOURCES if s not in present]
+        if missing:
+            raise DataError(
+                f"the composite protocol needs samples from {', '.join(SOURCES)}; dataset {dataset.name!r} has none from {', '.join(missing)}"
+            )
+        keep = dataset.samples["dataset"].isin(list(SOURCES))
+        return dataset if keep.all() else dataset.subset(keep.to_numpy(), name_suffix="[composite]")
+
+    def folds(self, samples: pd.DataFrame) -> list[Fold]:
+        return loso_folds(samples)
+
+    def groups(self, samples: pd.DataFrame) -> dict[str, pd.Series]:
+        groups = {"Full": pd.Series(True, index=samples.index)}
+        groups.update({label: samples["dataset"] == source for source, label in SOURCES.items()})
+        return groups

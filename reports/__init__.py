@@ -1,0 +1,1 @@
+"""Reports over a run folder: tidy results, predictions, paper tables."""

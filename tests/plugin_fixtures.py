@@ -1,0 +1,66 @@
+"""Small methods used by the runner tests (registered in-process or through a fake distribution)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mebench.method import Method, MethodInfo
+
+
+class NearestCentroid(Method):
+    """Deterministic nearest-centroid classifier; `delay` seconds of sleep per fit make runs interruptible."""
+
+    info = MethodInfo(name="centroid", summary="nearest centroid (test plugin)", input="flow", citation="test",
+                      tags=("test",), presets={"paper": {}, "quick": {}})
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0, delay: float = 0.0, fail_on_fold_with: str = ""):
+        self.num_classes = num_classes
+        self.seed = seed
+        self.delay = delay
+        self.fail_on_fold_with = fail_on_fold_with
+
+    def fit(self, X, y, *, epoch_callback=None):
+        time.sleep(self.delay)
+        flat = X.reshape(len(X), -1)
+        self.centroids_ = np.stack([flat[y == c].mean(axis=0) if np.any(y == c) else np.full(flat.shape[1], np.inf)
+                                    for c in range(self.num_classes)])
+        self.n_train_ = len(X)
+        return self
+
+    def predict_proba(self, X):
+        if self.fail_on_fold_with and len(X) == int(self.fail_on_fold_with):
+            raise RuntimeError("deliberate failure for the test")
+        d = np.linalg.norm(X.reshape(len(X), -1)[:, None, :] - self.centroids_[None], axis=2)
+        d = np.where(np.isfinite(d), d, 1e12)
+        logits = -(d - d.min(axis=1, keepdims=True)) / 100.0
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class ScriptedEpochs(Method):
+    """Predicts, after epoch e, the class scripted for e; lets tests check epoch selection exactly."""
+
+    info = MethodInfo(name="scripted", summary="scripted per-epoch predictions (test plugin)", input="flow",
+                      citation="test", presets={"paper": {}, "quick": {}})
+
+    # class predicted for every test sample after each epoch (1-based: epoch 1 -> index 0)
+    SCRIPT = (0, 1, 2, 1, 0)
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0, epochs: int = 5):
+        self.num_classes = num_classes
+        self.seed = seed
+        self.epochs = epochs
+
+    def fit(self, X, y, *, epoch_callback=None):
+        for epoch in range(1, self.epochs + 1):
+            self.current_ = self.SCRIPT[epoch - 1]
+            if epoch_callback is not None:
+                epoch_callback(epoch, self)
+        return self
+
+    def predict_proba(self, X):
+        p = np.full((len(X), self.num_classes), 0.1)
+        p[:, self.current_] = 0.8
+        return p / p.sum(axis=1, keepdims=True)

@@ -1,0 +1,62 @@
+"""Built-in methods pass the conformance checks that plugin authors run on theirs."""
+
+import numpy as np
+import pytest
+
+from mebench import plugins
+from mebench.checks import check_method, method_checks
+from mebench.errors import ConfigError
+from mebench.method import Method, MethodInfo
+
+BUILTIN = ["htnet", "ststnet"]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("check_index", range(6))
+def test_builtin_method_conforms(name, check_index):
+    check = list(method_checks(plugins.methods.get(name)))[check_index]
+    check()
+
+
+def test_presets_hold_the_published_settings():
+    htnet = plugins.methods.get("htnet").info.presets["paper"]
+    assert (htnet["image_size"], htnet["patch_size"], htnet["dim"], htnet["heads"], htnet["num_hierarchies"]) == (28, 7, 256, 3, 3)
+    assert tuple(htnet["block_repeats"]) == (2, 2, 10)
+    for name in BUILTIN:
+        paper = plugins.methods.get(name).info.presets["paper"]
+        assert (paper["lr"], paper["batch_size"], paper["epochs"]) == (5e-5, 256, 800)
+    assert plugins.methods.get("htnet").info.input == "htnet-regions"
+    assert plugins.methods.get("ststnet").info.input == "flow"
+
+
+def test_from_preset_rejects_unknown_parameters_and_presets():
+    cls = plugins.methods.get("ststnet")
+    with pytest.raises(ConfigError, match="no preset 'fast'"):
+        cls.from_preset("fast")
+    with pytest.raises(ConfigError, match="no parameter 'epochz'"):
+        cls.from_preset("quick", epochz=3)
+
+
+class _Sloppy(Method):
+    """Breaks the contract: builds state in the constructor and ignores num_classes."""
+
+    info = MethodInfo(name="sloppy", summary="x", input="flow", citation="x", presets={"paper": {}, "quick": {}})
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0):
+        self.num_classes, self.seed = num_classes, seed
+        self.model_ = object()
+
+    def fit(self, X, y, *, epoch_callback=None):
+        self.k_ = int(y.max()) + 1
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), self.k_), 1.0 / self.k_)
+
+
+def test_conformance_checks_catch_a_broken_method():
+    with pytest.raises(AssertionError, match="check_constructor_only_stores"):
+        check_method(_Sloppy)
+    checks = {c.__name__: c for c in method_checks(_Sloppy)}
+    with pytest.raises(AssertionError, match="num_classes columns"):
+        checks["check_absent_class"]()

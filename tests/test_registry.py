@@ -1,0 +1,101 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from mebench import plugins
+from mebench.cli import app
+from mebench.errors import DuplicateNameError, PluginLoadError, UnknownNameError
+from mebench.method import Method, MethodInfo
+
+
+def test_builtin_plugins_come_from_entry_points():
+    origins = plugins.methods.origins()
+    assert "entry point methods.htnet:HTNetMethod" in origins["htnet"][0]
+    assert "entry point methods.ststnet:STSTNetMethod" in origins["ststnet"][0]
+    assert {"loso", "composite"} <= set(plugins.protocols.names())
+    assert {"synthetic", "htnet-release"} <= set(plugins.datasets.names())
+
+
+def test_listing_names_imports_no_model_code():
+    code = "import sys, mebench; n = mebench.methods.names(); assert 'htnet' in n; " \
+           "print(sorted(m for m in sys.modules if m.startswith(('torch', 'methods', 'timm', 'cv2'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UnknownNameError, match=r"unknown method 'htnt', did you mean 'htnet'\?"):
+        plugins.methods.get("htnt")
+    with pytest.raises(UnknownNameError, match="did you mean 'composite'"):
+        plugins.protocols.get("composit")
+
+
+def test_tags_expand_to_every_method_carrying_them():
+    assert plugins.expand_method_selection("htnet,baseline") == ["htnet", "ststnet"]
+    assert plugins.expand_method_selection("baseline,ststnet") == ["ststnet"]
+    assert set(plugins.expand_method_selection("all")) >= {"htnet", "ststnet"}
+    with pytest.raises(UnknownNameError, match="did you mean 'ststnet'"):
+        plugins.expand_method_selection("htnet,ststnt")
+
+
+class _Clash(Method):
+    info = MethodInfo(name="htnet", summary="x", input="flow", citation="x", presets={"paper": {}, "quick": {}})
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0):
+        self.num_classes, self.seed = num_classes, seed
+
+
+def test_duplicate_name_names_both_origins():
+    with pytest.raises(DuplicateNameError) as exc:
+        plugins.register_method(_Clash)
+    msg = str(exc.value)
+    assert "methods.htnet:HTNetMethod" in msg and "_Clash" in msg
+
+
+@pytest.fixture
+def fake_distribution(tmp_path, monkeypatch):
+    """A third-party distribution on sys.path declaring one good and one broken method plugin."""
+    pkg = tmp_path / "thirdparty_mer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "good.py").write_text(textwrap.dedent("""
+        from mebench.method import Method, MethodInfo
+        class Majority(Method):
+            info = MethodInfo(name="tp-good", summary="third-party plugin", input="flow", citation="test",
+                              tags=("baseline",), presets={"paper": {}, "quick": {}})
+            def __init__(self, *, num_classes: int = 3, seed: int = 0):
+                self.num_classes = num_classes
+                self.seed = seed
+    """))
+    (pkg / "broken.py").write_text("import module_that_does_not_exist\n")
+    dist = tmp_path / "thirdparty_mer-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-mer\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[mebench.methods]\ntp-good = thirdparty_mer.good:Majority\ntp-broken = thirdparty_mer.broken:Nothing\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ("tp-good", "tp-broken"):
+        plugins.methods.unregister(name)
+
+
+def test_third_party_plugin_is_discovered_and_broken_one_is_reported(fake_distribution):
+    assert {"tp-good", "tp-broken"} <= set(plugins.methods.names())
+    loaded, broken = plugins.methods.load_all()
+    assert "tp-good" in loaded and "htnet" in loaded and "ststnet" in loaded
+    assert "tp-broken" in broken and "module_that_does_not_exist" in broken["tp-broken"]
+    with pytest.raises(PluginLoadError, match="thirdparty-mer 1.0"):
+        plugins.methods.get("tp-broken")
+    # a broken plugin doesn't stop tag expansion of the others
+    assert plugins.expand_method_selection("baseline") == ["ststnet", "tp-good"]
+
+
+def test_methods_list_reports_broken_plugin(fake_distribution):
+    result = CliRunner().invoke(app, ["methods", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "tp-broken" in result.output and "BROKEN" in result.output
+    assert "htnet" in result.output and "htnet-regions" in result.output and "paper, quick" in result.output

@@ -1,0 +1,93 @@
+"""Report files from a hand-made results database, checked against hand-computed metrics."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from mebench.store import PredictionRow, ResultStore
+from reports.writer import write_report
+
+CLASSES = ["negative", "positive", "surprise"]
+# Pooled over both folds: y_true 0 0 0 1 1 2, y_pred 0 0 1 1 2 2.
+#   class 0: TP 2 FP 0 FN 1 -> F1 4/5, recall 2/3
+#   class 1: TP 1 FP 1 FN 1 -> F1 1/2, recall 1/2
+#   class 2: TP 1 FP 1 FN 0 -> F1 2/3, recall 1
+FOLDS = {
+    "casme2/sub01": [("casme2", "sub01", "a", 0, 0), ("casme2", "sub01", "b", 0, 0), ("casme2", "sub01", "c", 1, 1)],
+    "smic/s01": [("smic", "s01", "d", 0, 1), ("smic", "s01", "e", 1, 2), ("smic", "s01", "f", 2, 2)],
+}
+FULL_UF1 = (4 / 5 + 1 / 2 + 2 / 3) / 3
+FULL_UAR = (2 / 3 + 1 / 2 + 1) / 3
+# CASME II slice: y_true 0 0 1, y_pred 0 0 1 -> perfect on the classes present (class 2 absent: skipped)
+# SMIC slice: y_true 0 1 2, y_pred 1 2 2 -> F1: class0 0, class1 0, class2 2/3 ; recall 0, 0, 1
+SMIC_UF1 = (0 + 0 + 2 / 3) / 3
+SMIC_UAR = (0 + 0 + 1) / 3
+
+
+def save(store, method, seed, selection="final", flip=False):
+    for fold, rows in FOLDS.items():
+        key = f"{method}-{seed}-{selection}-{fold}"
+        preds = []
+        for dataset, subject, clip, y_true, y_pred in rows:
+            if flip:  # a perfect predictor
+                y_pred = y_true
+            proba = [0.1, 0.1, 0.1]
+            proba[y_pred] = 0.8
+            preds.append(PredictionRow(f"{dataset}/{subject}/{clip}", dataset, subject, y_true, y_pred, proba, None))
+        store.save_cell(dict(key=key, method=method, preset="paper", params="{}", params_hash="abc123",
+                             dataset="synthetic", dataset_source="synthetic", dataset_fingerprint="f", protocol="composite",
+                             fold=fold, seed=seed, epoch_selection=selection, class_names=json.dumps(CLASSES),
+                             mebench_version="0", versions="{}", started_at="t", finished_at="t", status="done"), preds)
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    store = ResultStore(tmp_path)
+    for seed in (0, 1):
+        save(store, "htnet", seed)
+        save(store, "htnet", seed, selection="oracle", flip=True)
+    save(store, "ststnet", 0)
+    return tmp_path
+
+
+def test_results_csv_holds_pooled_metrics(run_dir):
+    write_report(run_dir)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert {"method", "protocol", "group", "seed", "metric", "value"} <= set(results.columns)
+    def value(method, group, metric, seed=0):
+        sel = results[(results.method == method) & (results.group == group) & (results.metric == metric) & (results.seed == seed)]
+        assert len(sel) == 1
+        return sel["value"].iloc[0]
+    assert value("htnet", "Full", "uf1") == pytest.approx(FULL_UF1)
+    assert value("htnet", "Full", "uar") == pytest.approx(FULL_UAR)
+    assert value("htnet", "Full", "accuracy") == pytest.approx(4 / 6)
+    assert value("htnet", "SMIC", "uf1") == pytest.approx(SMIC_UF1)
+    assert value("htnet", "SMIC", "uar") == pytest.approx(SMIC_UAR)
+    assert value("htnet", "CASME II", "uf1") == pytest.approx(1.0)
+    assert value("htnet (oracle)", "Full", "uf1") == pytest.approx(1.0)
+    assert set(results.loc[results.method == "htnet (oracle)", "leaky"]) == {True}
+    assert "SAMM" not in set(results["group"])  # no SAMM predictions: no SAMM row
+
+
+def test_predictions_csv_has_one_row_per_test_sample(run_dir):
+    write_report(run_dir)
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    for col in ("method", "protocol", "seed", "fold", "dataset", "subject", "sample", "y_true", "y_pred"):
+        assert col in preds.columns
+    assert len(preds) == 6 * 5  # 6 samples x (2 htnet seeds + 2 oracle seeds + 1 ststnet seed)
+    row = preds[(preds["sample"] == "smic/s01/d") & (preds.method == "htnet") & (preds.seed == 0)].iloc[0]
+    assert (row.y_true, row.y_pred, row.label_true, row.label_pred) == (0, 1, "negative", "positive")
+
+
+def test_table_tex_marks_best_and_leaky(run_dir):
+    write_report(run_dir)
+    tex = (run_dir / "table.tex").read_text()
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+    oracle_line = next(line for line in tex.splitlines() if line.startswith("htnet (oracle)"))
+    assert r"$^\dagger$" in oracle_line and r"\textbf{1.0000\,$\pm$\,0.0000}" in oracle_line
+    htnet_line = next(line for line in tex.splitlines() if line.startswith("htnet &"))
+    assert f"{FULL_UF1:.4f}" + r"\,$\pm$\,0.0000" in htnet_line and r"\textbf" not in htnet_line.split("&")[1]
+    ststnet_line = next(line for line in tex.splitlines() if line.startswith("ststnet &"))
+    assert r"\pm" not in ststnet_line  # one seed: no spread to show
+    assert "model selection on test data" in tex
