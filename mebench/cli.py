@@ -113,7 +113,11 @@ def run(
     data: Annotated[str, typer.Option(help="KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet.")] = "synthetic",
     preset: Annotated[str, typer.Option(help="Method preset: paper (published settings) or quick.")] = "paper",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
-    epoch_selection: Annotated[str, typer.Option(help="final (honest, default) or oracle (published, leaky).")] = "final",
+    epoch_selection: Annotated[str, typer.Option(
+        help="final (last epoch, default), validation (best epoch on held-out training subjects) or oracle "
+             "(best epoch on the test subject: the published protocol, leaky).")] = "final",
+    validation_subjects: Annotated[int, typer.Option(help="Training subjects held out per fold by --epoch-selection validation.")] = 4,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs for --epoch-selection validation.")] = None,
     param: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE override for every method that has NAME; repeatable.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
@@ -123,9 +127,11 @@ def run(
     interrupted run resumes where it stopped."""
     from mebench.plugins import expand_method_selection
     from mebench.runner import RunConfig, run_grid
+    from mebench.selection import EpochSelection
 
     config = RunConfig(methods=tuple(expand_method_selection(methods)), protocol=protocol, out=out_dir, data=data,
-                       preset=preset, seeds=parse_seeds(seeds), epoch_selection=epoch_selection,
+                       preset=preset, seeds=parse_seeds(seeds),
+                       selection=EpochSelection(epoch_selection, validation_subjects, patience),
                        params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir)
     err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {data} | preset: {preset} | "
               f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}")
@@ -143,6 +149,37 @@ def run(
             typer.echo(f"failed: {what}: {error}", err=True)
         typer.echo(f"error: {len(summary.failed)} of {summary.total} cells failed (errors stored in {out_dir}); "
                    "rerun the same command to retry them", err=True)
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: mebench evaluate --method ststnet --weights STSTNet_Weights "
+                     "--data htnet-release:/data/htnet-release --protocol composite")
+@handles_errors
+def evaluate(
+    method: Annotated[str, typer.Option(help="Method whose network the checkpoints hold.")],
+    weights: Annotated[Path, typer.Option(help="Folder of per-fold state dicts named <subject>.pth.")],
+    protocol: Annotated[str, typer.Option(help="Protocol whose folds the checkpoints belong to.")] = "composite",
+    data: Annotated[str, typer.Option(help="KIND or KIND:PATH, e.g. htnet-release:/data/htnet.")] = "synthetic",
+    config: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE published constructor argument, e.g. block_repeats=[2,2,8]; repeatable.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+) -> None:
+    """Evaluate released per-fold checkpoints without training; results are stored like a run's,
+    marked as evaluated checkpoints."""
+    from mebench.evaluate import EvaluateConfig, evaluate_checkpoints
+
+    cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir, data=data,
+                         config=parse_params(config or []), cache_dir=cache_dir)
+    progress = RichProgress()
+    try:
+        summary = evaluate_checkpoints(cfg, progress)
+    finally:
+        progress.stop()
+    err.print(f"{summary.done} folds evaluated, {len(summary.failed)} failed; results in {out_dir}")
+    if summary.failed:
+        for what, error in summary.failed:
+            typer.echo(f"failed: {what}: {error}", err=True)
+        typer.echo(f"error: {len(summary.failed)} of {summary.total} checkpoints could not be evaluated", err=True)
         raise typer.Exit(1)
 
 
@@ -178,6 +215,29 @@ def methods_list() -> None:
         table.add_row(name, ", ".join(info.tags), info.input, ", ".join(info.presets), info.summary)
     for name, error in broken.items():
         table.add_row(name, "", "", "", f"[red]BROKEN[/red]: {error}")
+    out.print(table)
+
+
+@methods_app.command("show", epilog="Example: mebench methods show htnet")
+@handles_errors
+def methods_show(name: Annotated[str, typer.Argument(help="Method name, e.g. htnet or timm:resnet18.")]) -> None:
+    """Citation, code, input, tags, presets and every parameter with its default."""
+    from mebench import plugins
+    from mebench.method import REPRESENTATIONS
+
+    cls = plugins.methods.get(name)
+    info = cls.info
+    out.print(f"[bold]{info.name}[/bold]: {info.summary}")
+    for line in (f"citation: {info.citation}", f"code: {info.code_url or '-'}", f"tags: {', '.join(info.tags) or '-'}",
+                 f"input: {info.input} ({REPRESENTATIONS[info.input]})"):
+        out.print(line, markup=False, highlight=False)
+    table = Table(title="parameters")
+    table.add_column("parameter")
+    table.add_column("default")
+    for preset in info.presets:
+        table.add_column(f"preset {preset}")
+    for param, default in cls.param_defaults().items():
+        table.add_row(param, repr(default), *[repr(p[param]) if param in p else "" for p in info.presets.values()])
     out.print(table)
 
 

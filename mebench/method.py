@@ -32,6 +32,10 @@ QUICK_PRESET = "quick"
 EpochCallback = Callable[[int, "Method"], None]
 
 
+class StopTraining(Exception):
+    """Raised by an epoch callback to end training after the current epoch (early stopping)."""
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     """What a method is, declared as data beside its code."""
@@ -102,7 +106,8 @@ class Method:
     # -- estimator contract -----------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "Method":
         """Train on X (N, C, H, W) float32 and y (N,) int. `epoch_callback(epoch, self)` runs after each
-        epoch of iterative methods (1-based); the runner uses it for epoch selection."""
+        epoch of iterative methods (1-based); the runner uses it for epoch selection. The callback may raise
+        StopTraining, after which `fit` returns normally."""
         raise NotImplementedError
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

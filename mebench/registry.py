@@ -96,6 +96,8 @@ class Registry(Generic[T]):
         if name in self._loaded:
             return self._loaded[name]
         origins = self.origins()
+        if name not in origins and ":" in name and name.split(":", 1)[0] in origins:
+            return self._variant(name)
         if name not in origins:
             raise self._unknown(name)
         if len(origins[name]) > 1:
@@ -109,6 +111,20 @@ class Registry(Generic[T]):
             raise PluginLoadError(
                 f"{self.kind} plugin {name!r} ({self._ep_origin(ep)}) failed to import: {type(exc).__name__}: {exc}"
             ) from exc
+        if self._validate is not None:
+            obj = self._validate(name, obj)
+        self._loaded[name] = obj
+        return obj
+
+    def _variant(self, name: str) -> T:
+        """'family:argument' names, e.g. 'timm:resnet18': the family plugin makes the variant with
+        its `for_variant(argument)` class method (one plugin serves every argument)."""
+        family, argument = name.split(":", 1)
+        base = self.get(family)
+        make = getattr(base, "for_variant", None)
+        if make is None:
+            raise UnknownNameError(f"unknown {self.kind} {name!r}: {family!r} takes no ':' argument")
+        obj = make(argument)
         if self._validate is not None:
             obj = self._validate(name, obj)
         self._loaded[name] = obj

@@ -22,15 +22,9 @@ from mebench.dataset import Dataset, parse_data_spec
 from mebench.errors import ConfigError
 from mebench.method import Method
 from mebench.protocol import Fold, Protocol
+from mebench.selection import EpochSelection, Selected, fit_final, fit_oracle, fit_validation, validation_subjects
 from mebench.store import PredictionRow, ResultStore
 from mebench.version import __version__
-
-EPOCH_SELECTIONS = {
-    "final": "the last epoch of a fixed budget (honest)",
-    "oracle": "per test subject, the epoch with the best accuracy on that subject: the published HTNet protocol; "
-    "leaky (model selection on test data), reproduced to measure the inflation",
-}
-
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -40,7 +34,7 @@ class RunConfig:
     data: str = "synthetic"
     preset: str = "paper"
     seeds: tuple[int, ...] = (0,)
-    epoch_selection: str = "final"
+    selection: EpochSelection = EpochSelection()
     params: tuple[tuple[str, Any], ...] = ()  # overrides applied to every method that has the parameter
     rerun: bool = False
     cache_dir: Path | None = None
@@ -54,7 +48,7 @@ class Cell:
     protocol: str
     fold: Fold
     seed: int
-    epoch_selection: str
+    selection: EpochSelection
     dataset: Dataset
 
     @property
@@ -64,7 +58,7 @@ class Cell:
     @property
     def key(self) -> str:
         parts = [self.method, self.params_hash, self.dataset.fingerprint, self.protocol, self.fold.id, str(self.seed),
-                 self.epoch_selection]
+                 self.selection.key()]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
     def describe(self) -> str:
@@ -117,8 +111,6 @@ def method_params(cls: type[Method], preset: str, overrides: Sequence[tuple[str,
 
 def check_config(config: RunConfig) -> dict[str, type[Method]]:
     """Validate the options that need no data (so a typo fails before any feature is computed)."""
-    if config.epoch_selection not in EPOCH_SELECTIONS:
-        raise ConfigError(f"--epoch-selection {config.epoch_selection!r}: choose one of {', '.join(EPOCH_SELECTIONS)}")
     if not config.seeds:
         raise ConfigError("--seeds is empty")
     plugins.protocols.get(config.protocol)
@@ -143,63 +135,42 @@ def plan_cells(config: RunConfig, dataset: Dataset, protocol: Protocol) -> list[
         for seed in config.seeds:
             for fold in folds:
                 cells.append(Cell(name, config.preset, {**base, "seed": int(seed)}, protocol.name, fold, int(seed),
-                                  config.epoch_selection, dataset))
+                                  config.selection, dataset))
     return cells
 
 
-def _oracle_recorder(X_test: np.ndarray, history: list[np.ndarray]) -> Callable[[int, Method], None]:
-    def record(epoch: int, method: Method) -> None:
-        history.append(method.predict_proba(X_test))
-
-    return record
-
-
-def fit_predict(cell: Cell) -> tuple[np.ndarray, np.ndarray, dict[str, int] | None]:
-    """Train on the fold's training samples and predict its test samples.
-
-    Returns (probabilities, epoch per test sample or -1, selected epoch per test subject or None)."""
+def fit_predict(cell: Cell) -> Selected:
+    """Train on the fold's training samples and predict its test samples, selecting the epoch as the cell says."""
     cls = plugins.methods.get(cell.method)
     ds = cell.dataset
     X = ds.features(cls.info.input)
     y = ds.labels()
     train, test = ds.rows(cell.fold.train), ds.rows(cell.fold.test)
     method = cls(**cell.params)
-    if cell.epoch_selection == "final":
-        method.fit(X[train], y[train])
-        return method.predict_proba(X[test]), np.full(len(test), -1), None
-    # oracle: keep every epoch's test predictions, then pick per test subject (ties: the later epoch, as published)
-    history: list[np.ndarray] = []
-    method.fit(X[train], y[train], epoch_callback=_oracle_recorder(X[test], history))
-    if not history:  # not an iterative method: there is nothing to select
-        return method.predict_proba(X[test]), np.full(len(test), -1), None
-    stacked = np.stack(history)  # (epochs, n_test, classes)
-    correct = stacked.argmax(axis=2) == y[test][None, :]
-    subjects = ds.samples["subject_key"].to_numpy()[test]
-    proba = np.empty_like(stacked[0])
-    epochs = np.empty(len(test), dtype=int)
-    chosen: dict[str, int] = {}
-    for subject in np.unique(subjects):
-        cols = subjects == subject
-        acc = correct[:, cols].mean(axis=1)
-        best = int(np.flatnonzero(acc == acc.max())[-1])
-        proba[cols] = stacked[best][cols]
-        epochs[cols] = best + 1
-        chosen[str(subject)] = best + 1
-    return proba, epochs, chosen
+    subjects = ds.samples["subject_key"].to_numpy()
+    selection = cell.selection
+    if selection.name == "final":
+        return fit_final(method, X[train], y[train], X[test])
+    if selection.name == "oracle":
+        return fit_oracle(method, X[train], y[train], X[test], y[test], subjects[test])
+    held_out = validation_subjects(ds.samples.iloc[train], selection.validation_subjects, cell.seed)
+    return fit_validation(method, X[train], y[train], subjects[train], held_out, X[test], len(ds.class_names),
+                          selection.patience)
 
 
-def run_cell(cell: Cell, store: ResultStore) -> tuple[bool, str | None]:
+def run_cell(cell: Cell, store: ResultStore, compute: Callable[[Cell], Selected] = fit_predict) -> tuple[bool, str | None]:
+    """Compute one cell and store it (as failed, with its error, if anything raises)."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record = dict(
         key=cell.key, method=cell.method, preset=cell.preset, params=canonical_json(cell.params),
         params_hash=cell.params_hash, dataset=cell.dataset.name, dataset_source=cell.dataset.source,
         dataset_fingerprint=cell.dataset.fingerprint, protocol=cell.protocol, fold=cell.fold.id, seed=cell.seed,
-        epoch_selection=cell.epoch_selection, class_names=json.dumps(list(cell.dataset.class_names)),
+        epoch_selection=cell.selection.name, class_names=json.dumps(list(cell.dataset.class_names)),
         mebench_version=__version__, versions=json.dumps(versions()), started_at=started,
     )
     try:
-        proba, epochs, chosen = fit_predict(cell)
-        proba = np.asarray(proba, dtype=np.float64)
+        selected = compute(cell)
+        proba = np.asarray(selected.proba, dtype=np.float64)
         n_test, n_classes = len(cell.fold.test), len(cell.dataset.class_names)
         if proba.shape != (n_test, n_classes) or not np.all(np.isfinite(proba)):
             raise ValueError(f"predict_proba returned shape {proba.shape} (finite: {np.all(np.isfinite(proba))}), "
@@ -209,15 +180,15 @@ def run_cell(cell: Cell, store: ResultStore) -> tuple[bool, str | None]:
         store.save_cell({**record, "finished_at": _now(), "status": "failed",
                          "error": error + "\n" + traceback.format_exc(limit=8)})
         return False, error
-    rows = cell.dataset.rows(cell.fold.test)
-    table = cell.dataset.samples.iloc[rows]
+    table = cell.dataset.samples.iloc[cell.dataset.rows(cell.fold.test)]
     preds = [
         PredictionRow(sample=s, dataset=d, subject=subj, y_true=int(t), y_pred=int(p.argmax()), proba=p.tolist(),
                       epoch=int(e) if e >= 0 else None)
-        for s, d, subj, t, p, e in zip(table["sample"], table["dataset"], table["subject"], table["label_index"], proba, epochs)
+        for s, d, subj, t, p, e in zip(table["sample"], table["dataset"], table["subject"], table["label_index"], proba,
+                                       selected.epochs)
     ]
-    store.save_cell({**record, "selected_epochs": json.dumps(chosen) if chosen else None, "finished_at": _now(),
-                     "status": "done", "error": None}, preds)
+    details = json.dumps(selected.details) if selected.details else None
+    store.save_cell({**record, "selected_epochs": details, "finished_at": _now(), "status": "done", "error": None}, preds)
     return True, None
 
 

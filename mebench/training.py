@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mebench.method import EpochCallback, Method
+from mebench.method import EpochCallback, Method, StopTraining
 
 
 class TorchMethod(Method):
@@ -50,7 +50,10 @@ class TorchMethod(Method):
                     loss.backward()
                     optimizer.step()
                 if epoch_callback is not None:
-                    epoch_callback(epoch, self)
+                    try:
+                        epoch_callback(epoch, self)
+                    except StopTraining:
+                        break
         self.network_.eval()
         return self
 

@@ -64,3 +64,38 @@ class ScriptedEpochs(Method):
         p = np.full((len(X), self.num_classes), 0.1)
         p[:, self.current_] = 0.8
         return p / p.sum(axis=1, keepdims=True)
+
+
+SPY_LOG: list[tuple[str, frozenset]] = []  # module-level: survives the deep copies epoch selection makes
+
+
+class Spy(Method):
+    """Records which samples (ids stored in pixel [0, 0, 0]) each fit and predict_proba call sees."""
+
+    info = MethodInfo(name="spy", summary="records what it sees (test plugin)", input="flow", citation="test",
+                      presets={"paper": {}, "quick": {}})
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0, epochs: int = 4):
+        self.num_classes = num_classes
+        self.seed = seed
+        self.epochs = epochs
+
+    @staticmethod
+    def ids(X) -> frozenset:
+        return frozenset(int(v) for v in X[:, 0, 0, 0])
+
+    def fit(self, X, y, *, epoch_callback=None):
+        SPY_LOG.append(("fit", self.ids(X)))
+        for epoch in range(1, self.epochs + 1):
+            self.epoch_ = epoch
+            if epoch_callback is not None:
+                SPY_LOG.append(("callback", frozenset()))
+                epoch_callback(epoch, self)
+        SPY_LOG.append(("fit-end", frozenset()))
+        return self
+
+    def predict_proba(self, X):
+        SPY_LOG.append(("predict", self.ids(X)))
+        p = np.full((len(X), self.num_classes), 0.1)
+        p[:, self.epoch_ % self.num_classes] = 0.8
+        return p / p.sum(axis=1, keepdims=True)

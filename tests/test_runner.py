@@ -13,6 +13,7 @@ import pytest
 
 from mebench import plugins
 from mebench.runner import RunConfig, run_grid
+from mebench.selection import EpochSelection
 from mebench.store import ResultStore
 from tests.conftest import REPO
 from tests.plugin_fixtures import NearestCentroid, ScriptedEpochs
@@ -63,7 +64,7 @@ def test_failing_cell_is_stored_and_the_grid_goes_on(tmp_path, tiny_data, test_m
 def test_oracle_selects_the_best_epoch_on_the_test_subject(tmp_path, tiny_data, test_methods):
     run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path / "final", data=tiny_data))
     run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path / "oracle", data=tiny_data,
-                       epoch_selection="oracle"))
+                       selection=EpochSelection("oracle")))
     final = ResultStore(tmp_path / "final").predictions()
     oracle = ResultStore(tmp_path / "oracle").predictions()
     assert (final["y_pred"] == 0).all() and final["epoch"].isna().all()  # last epoch predicts class 0
@@ -72,7 +73,7 @@ def test_oracle_selects_the_best_epoch_on_the_test_subject(tmp_path, tiny_data, 
     assert (oracle["epoch"] == 5).all()
     cells = ResultStore(tmp_path / "oracle").cells()
     assert set(cells["epoch_selection"]) == {"oracle"}
-    assert all(set(json.loads(e).values()) == {5} for e in cells["selected_epochs"])
+    assert all(set(json.loads(e)["oracle_epochs"].values()) == {5} for e in cells["selected_epochs"])
 
 
 def test_oracle_picks_per_subject_maximum(tmp_path, test_methods):
@@ -87,7 +88,7 @@ def test_oracle_picks_per_subject_maximum(tmp_path, test_methods):
     ds = Dataset("t", "t", ("negative", "positive", "surprise"), table, table_fingerprint(table), lambda r: X)
     plugins.datasets.register("t3", lambda path=None, *, cache_dir=None: ds, source="test")
     try:
-        run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path, data="t3", epoch_selection="oracle"))
+        run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path, data="t3", selection=EpochSelection("oracle")))
     finally:
         plugins.datasets.unregister("t3")
     preds = ResultStore(tmp_path).predictions().set_index("subject")
