@@ -24,6 +24,8 @@ REPRESENTATIONS: dict[str, str] = {
     "htnet-regions": "the `flow` image cut into four 14x14 windows around the two eyes and the two mouth "
     "corners (published HTNet tiling: [left eye | right eye] over [left mouth corner | right mouth corner]), "
     "float32 (3, 28, 28)",
+    "htnet-regions-corrected": "as htnet-regions, but each window centred on its landmark's row (y) and column (x); "
+    "the published code swaps them",
 }
 
 PAPER_PRESET = "paper"

@@ -185,3 +185,19 @@ class HTNetMethod(TorchMethod):
         return HTNet(image_size=self.image_size, patch_size=self.patch_size, num_classes=self.num_classes, dim=self.dim,
                      heads=self.heads, num_hierarchies=self.num_hierarchies, block_repeats=tuple(self.block_repeats),
                      mlp_mult=self.mlp_mult, dropout=self.dropout)
+
+
+class HTNetCorrectedMethod(HTNetMethod):
+    """HTNet on `htnet-regions-corrected`: the same network and presets, with each region window centred
+    on its landmark (the published tiling uses the landmark's x as the row). Comparing it with `htnet`
+    measures what the published quirk costs or buys."""
+
+    info = MethodInfo(
+        name="htnet-corrected",
+        summary="HTNet with landmark windows centred as intended (published code swaps rows and columns)",
+        input="htnet-regions-corrected",
+        citation=HTNetMethod.info.citation,
+        code_url=HTNetMethod.info.code_url,
+        tags=("htnet-variant", "transformer"),
+        presets=HTNetMethod.info.presets,
+    )

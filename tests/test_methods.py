@@ -8,7 +8,7 @@ from mebench.checks import check_method, method_checks
 from mebench.errors import ConfigError
 from mebench.method import Method, MethodInfo
 
-BUILTIN = ["htnet", "ststnet"]
+BUILTIN = ["htnet", "htnet-corrected", "ststnet"]
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -35,7 +35,7 @@ import pandas as pd
 from mebench.cache import ArrayCache
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
-from mebench.features.regions import GRID, tile_regions
+from mebench.features.regions import GRID, REGION_VARIANTS, region_features
 
 NAME = "htnet-release"
 CSV_NAME = "combined_3_class2_for_optical_flow.csv"
@@ -183,10 +183,11 @@ class ReleaseFeatures:
     def __call__(self, representation: str) -> np.ndarray:
         if representation == "flow":
             return self.flow
-        if representation == "htnet-regions":
+        if representation in REGION_VARIANTS:
             points, _ = self.landmarks()
-            return tile_regions(self.flow, points, published_quirks=True)
-        raise DataError(f"htnet-release cannot provide representation {representation!r} (it has flow, htnet-regions)")
+            return region_features(representation, self.flow, points)
+        raise DataError(f"htnet-release cannot provide representation {representation!r} "
+                        f"(it has flow, {', '.join(REGION_VARIANTS)})")
 
     def landmark_key(self) -> dict:
         from mebench.features.landmarks import LANDMARKS_VERSION

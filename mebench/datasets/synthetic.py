@@ -40,7 +40,7 @@ from mebench.cache import ArrayCache
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
 from mebench.features.flow import DEFAULT_FLOW_PARAMS, FlowParams, flow_image
-from mebench.features.regions import tile_regions
+from mebench.features.regions import REGION_VARIANTS, region_features
 
 GENERATOR_VERSION = "synthetic-v1"
 CLASS_NAMES = ("negative", "positive", "surprise")
@@ -390,9 +390,10 @@ def synthetic_dataset(config: SyntheticConfig = DEFAULT_CONFIG, *, cache_dir: Pa
     def features(representation: str) -> np.ndarray:
         if representation == "flow":
             return cache.get_or_compute("synthetic/flow", key, lambda: compute_flow_features(config, flow_params))
-        if representation == "htnet-regions":
-            return tile_regions(features("flow"), landmarks28, published_quirks=True)
-        raise DataError(f"the synthetic dataset has no representation {representation!r}; it provides flow, htnet-regions")
+        if representation in REGION_VARIANTS:
+            return region_features(representation, features("flow"), landmarks28)
+        raise DataError(f"the synthetic dataset has no representation {representation!r}; "
+                        f"it provides flow, {', '.join(REGION_VARIANTS)}")
 
     counts = ", ".join(f"{s.name} {sum(s.class_counts)} ({len(s.subjects)} subjects)" for s in config.sources)
     ds = Dataset(
