@@ -32,7 +32,7 @@ class TorchMethod(Method):
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "TorchMethod":
         X_t = self._tensor(X)
-        y_t = torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
+        y_t = torch.as_tensor(np.array(y, dtype=np.int64), device=self.device)
         n = len(y_t)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
