@@ -110,7 +110,9 @@ class RichProgress:
 def run(
     methods: Annotated[str, typer.Option(help="Method names or tags, comma-separated ('all' for every method).")],
     protocol: Annotated[str, typer.Option(help="Protocol name (see `mebench protocols list`).")] = "composite",
-    data: Annotated[str, typer.Option(help="KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet.")] = "synthetic",
+    data: Annotated[Optional[list[str]], typer.Option(
+        help="KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet; repeat to combine datasets "
+             "(--data smic:/d/SMIC --data casme2:/d/CASME2 --data samm:/d/SAMM). Default: synthetic.")] = None,
     preset: Annotated[str, typer.Option(help="Method preset: paper (published settings) or quick.")] = "paper",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     epoch_selection: Annotated[str, typer.Option(
@@ -129,11 +131,13 @@ def run(
     from mebench.runner import RunConfig, run_grid
     from mebench.selection import EpochSelection
 
-    config = RunConfig(methods=tuple(expand_method_selection(methods)), protocol=protocol, out=out_dir, data=data,
+    data = data or ["synthetic"]
+    config = RunConfig(methods=tuple(expand_method_selection(methods)), protocol=protocol, out=out_dir,
+                       data=data[0] if len(data) == 1 else tuple(data),
                        preset=preset, seeds=parse_seeds(seeds),
                        selection=EpochSelection(epoch_selection, validation_subjects, patience),
                        params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir)
-    err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {data} | preset: {preset} | "
+    err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
               f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}")
     if epoch_selection == "oracle":
         err.print("[yellow]warning[/yellow]: oracle epoch selection picks epochs on the test subject; results are marked leaky")
@@ -159,7 +163,8 @@ def evaluate(
     method: Annotated[str, typer.Option(help="Method whose network the checkpoints hold.")],
     weights: Annotated[Path, typer.Option(help="Folder of per-fold state dicts named <subject>.pth.")],
     protocol: Annotated[str, typer.Option(help="Protocol whose folds the checkpoints belong to.")] = "composite",
-    data: Annotated[str, typer.Option(help="KIND or KIND:PATH, e.g. htnet-release:/data/htnet.")] = "synthetic",
+    data: Annotated[Optional[list[str]], typer.Option(
+        help="KIND or KIND:PATH, e.g. htnet-release:/data/htnet; repeat to combine datasets. Default: synthetic.")] = None,
     config: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE published constructor argument, e.g. block_repeats=[2,2,8]; repeatable.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
@@ -168,7 +173,9 @@ def evaluate(
     marked as evaluated checkpoints."""
     from mebench.evaluate import EvaluateConfig, evaluate_checkpoints
 
-    cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir, data=data,
+    data = data or ["synthetic"]
+    cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir,
+                         data=data[0] if len(data) == 1 else tuple(data),
                          config=parse_params(config or []), cache_dir=cache_dir)
     progress = RichProgress()
     try:
@@ -183,21 +190,37 @@ def evaluate(
         raise typer.Exit(1)
 
 
-@app.command(epilog="Example: mebench report mebench-results")
+@app.command(epilog="Example: mebench report mebench-results --reference htnet --published")
 @handles_errors
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run folder written by `mebench run --out`.")] = Path("mebench-results"),
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to write the files (default: RUN_DIR).")] = None,
+    reference: Annotated[Optional[str], typer.Option(
+        help="Method every other one is tested against, as labelled in the tables, e.g. 'htnet' or "
+             "'htnet (oracle)' (default: the first label in alphabetical order).")] = None,
+    published: Annotated[bool, typer.Option(
+        help="Add the published MEGC2019 composite figures (HTNet paper table, shipped with mebench) as marked rows.")] = False,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of subjects for the confidence intervals.")] = 2000,
+    permutations: Annotated[int, typer.Option(help="Random subject swaps of the paired permutation test.")] = 10000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the permutation test.")] = 0,
+    figures: Annotated[bool, typer.Option(help="Draw the figures (PDF and PNG).")] = True,
 ) -> None:
-    """Write results.csv, predictions.csv and table.tex, and print the table."""
+    """Write the results section of a paper into the run folder: tables (LaTeX, Markdown, CSV),
+    statistical tests against a reference method, figures and report.md; print the table."""
     from reports.tables import terminal_table
     from reports.writer import write_report
 
-    rep = write_report(run_dir, out_dir)
+    if resamples < 1 or permutations < 1:
+        raise ConfigError("--resamples and --permutations must be positive")
+    rep = write_report(run_dir, out_dir, reference=reference, published=published, n_resamples=resamples,
+                       n_permutations=permutations, seed=seed, figures=figures)
     for protocol in rep.protocols:
         out.print(terminal_table(rep.summary, protocol))
+    out.print(f"reference method: {rep.reference}")
+    for note in rep.notes:
+        out.print(f"note: {note}", markup=False, highlight=False)
     for path in rep.files:
-        out.print(f"wrote {path}")
+        out.print(f"wrote {path}", markup=False, highlight=False)
 
 
 @methods_app.command("list", epilog="Example: mebench methods list")
@@ -274,6 +297,77 @@ def datasets_list() -> None:
     for name, error in broken.items():
         table.add_row(name, f"[red]BROKEN[/red]: {error}")
     out.print(table)
+
+
+def _raw_spec(spec: str) -> tuple[str, str | None]:
+    from mebench.dataset import parse_data_spec
+    from mebench.datasets.raw import KINDS
+
+    kind, path = parse_data_spec(spec)
+    if kind not in KINDS:
+        raise ConfigError(f"{spec!r}: expected RAWKIND:PATH with RAWKIND one of {', '.join(KINDS)}")
+    return kind, path
+
+
+PIPELINE_HELP = ("Pipeline options NAME=VALUE,... e.g. flow=farneback,apex=max-flow,face_size=160,tvl1.tau=0.2 "
+                 "(default $MEBENCH_PIPELINE, else the defaults; see mebench/datasets/raw/pipeline.py).")
+
+
+@datasets_app.command("check", epilog="Example: mebench datasets check casme2:/data/CASME2")
+@handles_errors
+def datasets_check(
+    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. casme2:/data/CASME2 (casme2, samm, smic, casme3, mmew).")],
+    faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Run dlib on every onset frame and count the clips without a face.")] = True,
+    pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes for face detection (default: every core).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+) -> None:
+    """Validate a raw dataset tree against its metadata: every problem with its path, then a summary;
+    exit code 1 when a problem is fatal (an error)."""
+    from mebench.datasets.raw.check import check_tree, report_lines
+    from mebench.datasets.raw.pipeline import PipelineConfig
+
+    kind, path = _raw_spec(spec)
+    config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
+    report = check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
+    for line in report_lines(report):
+        typer.echo(line)
+    if report.fatal:
+        raise typer.Exit(1)
+
+
+@datasets_app.command("prepare", epilog="Example: mebench datasets prepare casme2:/data/CASME2")
+@handles_errors
+def datasets_prepare(
+    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (casme2, samm, smic, casme3, mmew).")],
+    pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes (default $MEBENCH_WORKERS, else every core).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+) -> None:
+    """Compute and cache every clip's features ahead of a run (faces, flow, strain, regions), using
+    every core; an interrupted prepare resumes where it stopped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mebench.datasets.raw.pipeline import PipelineConfig
+    from mebench.datasets.raw.prepare import prepare_dataset
+
+    kind, path = _raw_spec(spec)
+    config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("eta"), TimeRemainingColumn(), console=err)
+    task = {}
+
+    def start(_done: int, total: int, _sample: str) -> None:
+        task["id"] = bar.add_task(f"{kind}: preparing", total=total)
+
+    def advance(done: int, _total: int, sample: str) -> None:
+        bar.update(task["id"], completed=done, description=f"{kind}: {sample}")
+
+    with bar:
+        report = prepare_dataset(kind, path, cache_dir=cache_dir, config=config, workers=workers, progress=advance,
+                                 start=start)
+    for line in report.lines():
+        typer.echo(line)
 
 
 def main() -> None:

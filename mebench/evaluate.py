@@ -40,7 +40,7 @@ class EvaluateConfig:
     weights: Path
     protocol: str
     out: Path
-    data: str = "synthetic"
+    data: str | tuple[str, ...] = "synthetic"  # one KIND[:PATH] spec, or several combined
     config: tuple[tuple[str, Any], ...] = ()  # published constructor arguments (e.g. block_repeats)
     cache_dir: Path | None = None
 

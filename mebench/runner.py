@@ -31,7 +31,7 @@ class RunConfig:
     methods: tuple[str, ...]
     protocol: str
     out: Path
-    data: str = "synthetic"
+    data: str | tuple[str, ...] = "synthetic"  # one KIND[:PATH] spec, or several combined
     preset: str = "paper"
     seeds: tuple[int, ...] = (0,)
     selection: EpochSelection = EpochSelection()
@@ -93,7 +93,15 @@ def versions() -> dict[str, str]:
     return {"mebench": __version__, "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
 
 
-def load_dataset(spec: str, cache_dir: Path | None = None) -> Dataset:
+def load_dataset(spec: str | Sequence[str], cache_dir: Path | None = None) -> Dataset:
+    """One `--data` spec, or several combined into one dataset (mebench.datasets.combine)."""
+    if not isinstance(spec, str):
+        specs = list(spec)
+        if len(specs) != 1:
+            from mebench.datasets.combine import combine_datasets
+
+            return combine_datasets([load_dataset(s, cache_dir) for s in specs])
+        spec = specs[0]
     kind, path = parse_data_spec(spec)
     loader = plugins.datasets.get(kind)
     return loader(path, cache_dir=cache_dir)

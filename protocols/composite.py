@@ -7,6 +7,11 @@ SMIC-HS, CASME II and SAMM are pooled into one 3-class problem (negative, positi
 and evaluated by leave-one-subject-out over the union of their subjects (68 folds on the real
 data: 16 + 24 + 28). UF1 and UAR are computed on the predictions pooled over all folds, for the
 full composite and for each source dataset's slice.
+
+Data already in 3-class form (synthetic, htnet-release) is used as it is. Raw datasets (their
+sample table has a `native_label` column: `--data smic:... --data casme2:... --data samm:...`)
+are reduced to exactly the 442 clips of the MEGC2019 list with its labels
+(mebench.datasets.raw.megc2019).
 """
 
 from __future__ import annotations
@@ -25,7 +30,17 @@ class MEGC2019Composite(Protocol):
     name = "composite"
     summary = "MEGC2019 composite: SMIC-HS + CASME II + SAMM, 3 classes, LOSO over all subjects; groups Full, SMIC, CASME II, SAMM"
 
+    def __init__(self, selection=None):
+        # the MEGC2019 list used for datasets with native labels (None: the shipped 442 clips)
+        self.selection = selection
+
     def prepare(self, dataset: Dataset) -> Dataset:
+        if "native_label" in dataset.samples.columns:
+            # raw datasets (native labels): exactly the MEGC2019 list, mapped to the 3 classes;
+            # every listed clip missing from the data is named in the error
+            from mebench.datasets.raw.megc2019 import select_megc2019
+
+            return select_megc2019(dataset, self.selection)
         if tuple(dataset.class_names) != CLASSES:
             raise DataError(
                 f"the composite protocol needs the classes {list(CLASSES)}; dataset {dataset.name!r} has {list(dataset.class_names)}"

@@ -1,1 +1,1 @@
-"""Reports over a run folder: tidy results, predictions, paper tables."""
+"""Reports over a run folder: tidy results, statistics, paper tables, figures and the report.md index."""

@@ -1,4 +1,17 @@
-"""Paper tables: booktabs LaTeX and a terminal rendering of the same numbers."""
+"""Paper tables: booktabs LaTeX, Markdown and a terminal rendering of the same numbers.
+
+All writers take a report summary (:func:`reports.analysis.summary_table` or
+:func:`reports.results.summarise`: method, protocol, group, metric, mean, std, seeds, leaky and,
+for the per-dataset tables, ci_low / ci_high). Markers:
+
+* best of a column in bold, second best underlined (LaTeX) or in italics (Markdown), among the
+  measured rows, compared at the printed precision;
+* ``*`` on a UF1 that differs significantly from the reference method's (``significant``);
+* ``†`` on results obtained with a leaky (oracle) epoch selection;
+* ``§`` on published rows (``published``), copied from the paper rather than measured.
+
+The LaTeX needs only ``\\usepackage{booktabs}``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +22,16 @@ import pandas as pd
 from reports.results import METRIC_LABELS
 
 TABLE_METRICS = ("uf1", "uar")
+DATASET_METRICS = ("uf1", "uar", "accuracy")
+DIGITS = 4
+CI_DIGITS = 3
 DAGGER_NOTE = (r"$^\dagger$ Epoch chosen per test subject by its test accuracy (the published HTNet protocol): "
                r"model selection on test data, so these figures are optimistic.")
+DAGGER_NOTE_TEXT = ("† Epoch chosen per test subject by its test accuracy (the published HTNet protocol): "
+                    "model selection on test data, so these figures are optimistic.")
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def _groups_in_order(summary: pd.DataFrame) -> list[str]:
@@ -18,52 +39,255 @@ def _groups_in_order(summary: pd.DataFrame) -> list[str]:
     return ["Full"] + [g for g in groups if g != "Full"] if "Full" in groups else groups
 
 
-def _fmt(mean: float, std: float, digits: int = 4) -> str:
+def _fmt(mean: float, std: float, digits: int = DIGITS) -> str:
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _tex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
-        text = text.replace(a, b)
-    return text
+    out, quote_open = [], False
+    for ch in str(text):
+        if ch == '"':  # straight double quotes become `` and ''
+            quote_open = not quote_open
+            out.append("``" if quote_open else "''")
+        else:
+            out.append(_TEX_SPECIAL.get(ch, ch))
+    out = "".join(out)
+    return "{}" + out if out.startswith("[") else out  # a leading [ would read as an option of \\
 
 
-def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None) -> str:
-    """Methods x groups x {UF1, UAR}, mean ± std over seeds, best of each column in bold."""
-    part = summary[(summary["protocol"] == protocol) & summary["metric"].isin(TABLE_METRICS)]
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", r"\|")
+
+
+def _ranks(values: list[float], digits: int = DIGITS) -> dict[float, str]:
+    """Rounded value -> "best" / "second" (ties share the mark; second is the next distinct value)."""
+    distinct = sorted({round(v, digits) for v in values if not math.isnan(v)}, reverse=True)
+    return {v: mark for v, mark in zip(distinct, ("best", "second"))}
+
+
+def _seeds_text(seeds: pd.Series) -> str:
+    seeds = seeds.dropna().astype(int)
+    if seeds.empty:
+        return "seeds"
+    lo, hi = int(seeds.min()), int(seeds.max())
+    return f"{hi} seed{'s' if hi != 1 else ''}" if lo == hi else f"{lo}--{hi} seeds"
+
+
+def _part(summary: pd.DataFrame, protocol: str, metrics) -> pd.DataFrame:
+    return summary[(summary["protocol"] == protocol) & summary["metric"].isin(metrics)]
+
+
+def _published_part(published: pd.DataFrame | None, protocol: str, metrics) -> pd.DataFrame:
+    if published is None or published.empty:
+        return pd.DataFrame(columns=["method", "group", "metric", "mean", "std", "leaky"])
+    return _part(published, protocol, metrics)
+
+
+class _Cells:
+    """Lookup of (method, group, metric) -> row, with the best/second ranking per column."""
+
+    def __init__(self, part: pd.DataFrame, groups: list[str], metrics):
+        self.rows = {(r.method, r.group, r.metric): r for r in part.itertuples()}
+        self.ranks = {(g, m): _ranks([r.mean for (_, rg, rm), r in self.rows.items() if (rg, rm) == (g, m)])
+                      for g in groups for m in metrics}
+
+    def mark(self, method: str, group: str, metric: str) -> str | None:
+        row = self.rows.get((method, group, metric))
+        return None if row is None else self.ranks[(group, metric)].get(round(row.mean, DIGITS))
+
+
+PM_MACRO = "mebenchpm"
+# Mean over the std in a smaller font, two lines in one cell: keeps eight score columns within a
+# page. Defined with \providecommand, so a document may define its own \mebenchpm{mean}{std} first.
+PM_DEFINITION = (rf"\providecommand{{\{PM_MACRO}}}[2]{{\begin{{tabular}}[c]{{@{{}}c@{{}}}}#1\\[-1pt]"
+                 r"{\scriptsize$\pm$\,#2}\end{tabular}}")
+TEX_HEADER = ["% Written by mebench report. Needs \\usepackage{booktabs}; \\input{} as it is.", PM_DEFINITION]
+
+
+def _tex_cell(mean: float, std: float, mark: str | None = None, star: bool = False) -> str:
+    """A score cell: the mean (bold if best, underlined if second, a star after it when significant)
+    and the std below it (none for a single seed)."""
+    text = f"{mean:.{DIGITS}f}"
+    text = rf"\textbf{{{text}}}" if mark == "best" else rf"\underline{{{text}}}" if mark == "second" else text
+    if star:
+        text += r"\rlap{$^{*}$}"
+    return text if math.isnan(std) else rf"\{PM_MACRO}{{{text}}}{{{std:.{DIGITS}f}}}"
+
+
+def _significance_note(reference: str | None, alpha: float, tex: bool) -> str:
+    star = "$^{*}$" if tex else "*"
+    ref = _tex_escape(reference) if tex else reference
+    return (f"{star} UF1 significantly different from {ref} (the reference): paired permutation test over "
+            f"subjects on the pooled UF1 difference, median p over seeds, Holm-adjusted across the compared "
+            f"methods, p {'$<$' if tex else '<'} {alpha:g}.")
+
+
+def _published_note(source: str, tex: bool) -> str:
+    mark = r"$^\S$" if tex else "§"
+    return (f"{mark} Published figures (one run each, not measured by mebench), from "
+            f"{_tex_escape(source) if tex else source}")
+
+
+def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None, *,
+                significant: set | frozenset = frozenset(), reference: str | None = None, alpha: float = 0.05,
+                published: pd.DataFrame | None = None, published_source: str = "") -> str:
+    """Methods x groups x {UF1, UAR}: mean ± std over seeds, best in bold, second underlined.
+
+    ``significant``: (protocol, method, group) whose UF1 differs from ``reference``'s (marked *).
+    ``published``: rows of :func:`reports.published.published_summary`, shown below the measured
+    ones (marked §) when they belong to ``protocol``.
+    """
+    part = _part(summary, protocol, TABLE_METRICS)
+    pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
     methods = list(dict.fromkeys(part["method"]))
-    cell = {(r.method, r.group, r.metric): (r.mean, r.std) for r in part.itertuples()}
-    best = {(g, m): max((cell[(meth, g, m)][0] for meth in methods if (meth, g, m) in cell), default=None)
-            for g in groups for m in TABLE_METRICS}
-    leaky = set(part.loc[part["leaky"], "method"])
-    seeds = int(part["seeds"].max()) if len(part) else 0
+    cells = _Cells(part, groups, TABLE_METRICS)
+    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     cols = "l" + "cc" * len(groups)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
+    # table*: eight score columns span both columns of a two-column paper.
+    lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
     lines.append("Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(g)}}}" for g in groups) + r" \\")
     lines.append("".join(rf"\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(groups))))
     lines.append(" & " + " & ".join("UF1 & UAR" for _ in groups) + r" \\")
     lines.append(r"\midrule")
     for meth in methods:
         name = _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
-        cells = []
+        row = []
         for g in groups:
             for m in TABLE_METRICS:
-                if (meth, g, m) not in cell:
-                    cells.append("--")
+                r = cells.rows.get((meth, g, m))
+                if r is None:
+                    row.append("--")
                     continue
-                mean, std = cell[(meth, g, m)]
-                text = f"{mean:.4f}" if math.isnan(std) else rf"{mean:.4f}\,$\pm$\,{std:.4f}"
-                if best[(g, m)] is not None and math.isclose(mean, best[(g, m)], rel_tol=0, abs_tol=1e-12):
-                    text = rf"\textbf{{{text}}}"
-                cells.append(text)
-        lines.append(name + " & " + " & ".join(cells) + r" \\")
+                star = m == "uf1" and (protocol, meth, g) in significant
+                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), star))
+        lines.append(name + " & " + " & ".join(row) + r" \\")
+    pub_methods = list(dict.fromkeys(pub["method"]))
+    if pub_methods:
+        lines.append(r"\midrule")
+        pub_cells = {(r.method, r.group, r.metric): r.mean for r in pub.itertuples()}
+        pub_leaky = set(pub.loc[pub["leaky"].astype(bool), "method"])
+        for meth in pub_methods:
+            name = _tex_escape(meth) + r"$^\S$" + (r"$^\dagger$" if meth in pub_leaky else "")
+            row = [f"{pub_cells[(meth, g, m)]:.{DIGITS}f}" if (meth, g, m) in pub_cells else "--"
+                   for g in groups for m in TABLE_METRICS]
+            lines.append(name + " & " + " & ".join(row) + r" \\")
+        leaky = leaky | pub_leaky
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    notes = []
+    if leaky:
+        notes.append(DAGGER_NOTE)
+    if reference is not None:
+        notes.append(_significance_note(reference, alpha, tex=True))
+    if pub_methods:
+        notes.append(_published_note(published_source, tex=True))
+    for note in notes:
+        lines.append(rf"\par\smallskip\footnotesize {note}")
+    cap = caption or (f"{_tex_escape(protocol)} protocol: UF1 and UAR on predictions pooled over all folds, "
+                      f"mean $\\pm$ std over {_seeds_text(part['seeds'])}; best in bold, second underlined.")
+    lines += [rf"\caption{{{cap}}}", rf"\label{{tab:mebench-{protocol}}}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95) -> str:
+    """One section per reporting group (Full, then each dataset): UF1, UAR and accuracy as mean ± std
+    over seeds with the subject-bootstrap confidence interval of the mean; best bold, second underlined."""
+    part = _part(summary, protocol, DATASET_METRICS)
+    groups = _groups_in_order(part)
+    cells = _Cells(part, groups, DATASET_METRICS)
+    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    pct = f"{level * 100:g}\\%"
+    lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3.5pt}",
+             r"\begin{tabular}{lcccccc}", r"\toprule",
+             "Method & " + " & ".join(rf"{METRIC_LABELS[m]} & {pct} CI" for m in DATASET_METRICS) + r" \\",
+             r"\midrule"]
+    for i, g in enumerate(groups):
+        if i:
+            lines.append(r"\midrule")
+        lines.append(rf"\multicolumn{{7}}{{l}}{{\textit{{{_tex_escape(g)}}}}} \\")
+        for meth in dict.fromkeys(part.loc[part["group"] == g, "method"]):
+            row = []
+            for m in DATASET_METRICS:
+                r = cells.rows.get((meth, g, m))
+                if r is None:
+                    row += ["--", ""]
+                    continue
+                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m)))
+                row.append(rf"{{\scriptsize[{r.ci_low:.{CI_DIGITS}f}, {r.ci_high:.{CI_DIGITS}f}]}}")
+            name = r"\quad " + _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
+            lines.append(name + " & " + " & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if leaky:
         lines.append(rf"\par\smallskip\footnotesize {DAGGER_NOTE}")
-    cap = caption or (f"{_tex_escape(protocol)} protocol: UF1 and UAR on predictions pooled over all folds, "
-                      f"mean $\\pm$ std over {seeds} seed{'s' if seeds != 1 else ''}; best in bold.")
-    lines += [rf"\caption{{{cap}}}", rf"\label{{tab:mebench-{protocol}}}", r"\end{table}"]
+    cap = (f"{_tex_escape(protocol)} protocol per dataset: mean $\\pm$ std over {_seeds_text(part['seeds'])} of the "
+           f"pooled scores, and the {pct} confidence interval of that mean by a bootstrap over subjects "
+           f"({n_resamples} resamples of whole subjects); best in bold, second underlined.")
+    lines += [rf"\caption{{{cap}}}", rf"\label{{tab:mebench-{protocol}-datasets}}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+def _md_marked(text: str, mark: str | None) -> str:
+    return f"**{text}**" if mark == "best" else f"_{text}_" if mark == "second" else text
+
+
+def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | frozenset = frozenset(),
+                   reference: str | None = None, alpha: float = 0.05, published: pd.DataFrame | None = None,
+                   published_source: str = "", n_resamples: int = 2000, level: float = 0.95) -> str:
+    """The LaTeX tables' content in Markdown: the main table (with the epoch selection of every row)
+    followed by the per-dataset table with confidence intervals."""
+    part = _part(summary, protocol, TABLE_METRICS)
+    pub = _published_part(published, protocol, TABLE_METRICS)
+    groups = _groups_in_order(part)
+    cells = _Cells(part, groups, TABLE_METRICS)
+    selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
+    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    head = ["Method", "Epoch selection"] + [f"{g} {METRIC_LABELS[m]}" for g in groups for m in TABLE_METRICS]
+    lines = [f"### {protocol}: UF1 and UAR, mean ± std over {_seeds_text(part['seeds']).replace('--', '–')}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for meth in dict.fromkeys(part["method"]):
+        row = [_md_escape(meth) + (" †" if meth in leaky else ""), str(selection.get(meth, ""))]
+        for g in groups:
+            for m in TABLE_METRICS:
+                r = cells.rows.get((meth, g, m))
+                text = "--" if r is None else _md_marked(_fmt(r.mean, r.std), cells.mark(meth, g, m))
+                if r is not None and m == "uf1" and (protocol, meth, g) in significant:
+                    text += " \\*"
+                row.append(text)
+        lines.append("| " + " | ".join(row) + " |")
+    pub_cells = {(r.method, r.group, r.metric): r for r in pub.itertuples()}
+    for meth in dict.fromkeys(pub["method"]):
+        r0 = next(r for (mm, _, _), r in pub_cells.items() if mm == meth)
+        row = [_md_escape(meth) + " §" + (" †" if r0.leaky else ""), str(r0.epoch_selection)]
+        row += [f"{pub_cells[(meth, g, m)].mean:.{DIGITS}f}" if (meth, g, m) in pub_cells else "--"
+                for g in groups for m in TABLE_METRICS]
+        lines.append("| " + " | ".join(row) + " |")
+    notes = ["Best of each column in **bold**, second in _italics_ (measured rows only)."]
+    if leaky or (not pub.empty and pub["leaky"].astype(bool).any()):
+        notes.append(DAGGER_NOTE_TEXT)
+    if reference is not None:
+        notes.append(_significance_note(reference, alpha, tex=False).replace("*", "\\*", 1))
+    if not pub.empty:
+        notes.append(_published_note(published_source, tex=False))
+    lines += [""] + [f"{n}  " for n in notes]
+
+    full = _part(summary, protocol, DATASET_METRICS)
+    dcells = _Cells(full, groups, DATASET_METRICS)
+    pct = f"{level * 100:g}%"
+    head = ["Group", "Method"] + [x for m in DATASET_METRICS for x in (METRIC_LABELS[m], f"{pct} CI")]
+    lines += ["", f"### {protocol} per dataset: mean ± std over seeds and {pct} CI (bootstrap over subjects, "
+              f"{n_resamples} resamples)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for g in groups:
+        for meth in dict.fromkeys(full.loc[full["group"] == g, "method"]):
+            row = [g, _md_escape(meth) + (" †" if meth in leaky else "")]
+            for m in DATASET_METRICS:
+                r = dcells.rows.get((meth, g, m))
+                if r is None or "ci_low" not in full.columns:
+                    row += ["--" if r is None else _fmt(r.mean, r.std), ""]
+                    continue
+                row += [_md_marked(_fmt(r.mean, r.std), dcells.mark(meth, g, m)),
+                        f"[{r.ci_low:.{CI_DIGITS}f}, {r.ci_high:.{CI_DIGITS}f}]"]
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -71,7 +295,7 @@ def terminal_table(summary: pd.DataFrame, protocol: str):
     """A rich Table with the same content as the LaTeX one."""
     from rich.table import Table
 
-    part = summary[(summary["protocol"] == protocol) & summary["metric"].isin(TABLE_METRICS)]
+    part = _part(summary, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
     table = Table(title=f"{protocol}: pooled UF1 / UAR, mean ± std over seeds")
     table.add_column("Method")
@@ -79,8 +303,29 @@ def terminal_table(summary: pd.DataFrame, protocol: str):
         for m in TABLE_METRICS:
             table.add_column(f"{g} {METRIC_LABELS[m]}", justify="right")
     cell = {(r.method, r.group, r.metric): (r.mean, r.std) for r in part.itertuples()}
-    leaky = set(part.loc[part["leaky"], "method"])
+    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     for meth in dict.fromkeys(part["method"]):
         label = meth + (" † (leaky)" if meth in leaky else "")
         table.add_row(label, *[_fmt(*cell[(meth, g, m)]) if (meth, g, m) in cell else "--" for g in groups for m in TABLE_METRICS])
     return table
+
+
+def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv: one row per protocol and method, a column per group, metric and statistic
+    (e.g. ``Full_uf1_mean``, ``Full_uf1_std``, ``Full_uf1_ci_low``, ``Full_uf1_ci_high``)."""
+    stats = [c for c in ("mean", "std", "ci_low", "ci_high") if c in summary.columns]
+    id_cols = [c for c in ("protocol", "method", "data", "epoch_selection", "leaky") if c in summary.columns]
+    frame = summary.copy()
+    frame["col"] = frame["group"] + "_" + frame["metric"]
+    order = list(dict.fromkeys(frame["col"]))
+    keys = list(dict.fromkeys(frame[id_cols].itertuples(index=False, name=None)))
+    cells = {(tuple(r[c] for c in id_cols), r["col"]): r for r in frame.to_dict("records")}
+    rows = []
+    for key in keys:
+        row = dict(zip(id_cols, key))
+        for col in order:
+            rec = cells.get((key, col), {})
+            row.update({f"{col}_{stat}": rec.get(stat, float("nan")) for stat in stats})
+        row["seeds"] = max((cells[(key, c)]["seeds"] for c in order if (key, c) in cells), default=float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,36 @@
+"""Loaders for the raw, licensed micro-expression datasets and the one preprocessing pipeline.
+
+`--data KIND:PATH` with KIND one of casme2, samm, smic, casme3, mmew reads the dataset as its
+authors distribute it (metadata spreadsheet + frame folders) from PATH, the folder holding the
+metadata file and the frame folders (or the metadata file itself, to pick one of several
+versions). See each module's docstring for the layouts it accepts.
+
+Ids are normalised so that a sample is named alike in every source (and exactly as in the
+MEGC2019 list and the HTNet release, `megc2019.csv`):
+
+    casme2  subject "sub01" (from 1, "1", "01" or "sub01"); clip = Filename ("EP02_01f")
+    samm    subject "006" (from 6 or "006"); clip = Filename ("006_1_2")
+    smic    subject "s01" (folder "s1"); clip "s01_ne_01" (folder "s1_ne_01"): zero-padded as in
+            the MEGC2019 list and the HTNet release; the folder names are kept in `clip_dir`
+    casme3  subject "spNO.1"; clip = Filename ("a"), repeats within a subject "j", "j2", ...
+    mmew    subject as written ("S01"; an integer n becomes "S{n:02d}"); clip = Filename
+
+Native labels are kept, lower-cased (CASME II: happiness, surprise, disgust, repression, fear,
+sadness, others; SAMM: anger, contempt, disgust, fear, happiness, other, sadness, surprise; ...);
+the `composite` protocol maps them to MEGC2019's three classes (`megc2019.LABEL_MAP`).
+"""
+
+from __future__ import annotations
+
+KINDS = ("casme2", "samm", "smic", "casme3", "mmew")
+
+
+def scanner(kind: str):
+    """The module-level `scan(root, ...)` of a raw dataset kind."""
+    import importlib
+
+    from mebench.errors import ConfigError
+
+    if kind not in KINDS:
+        raise ConfigError(f"unknown raw dataset kind {kind!r}; raw kinds: {', '.join(KINDS)}")
+    return importlib.import_module(f"mebench.datasets.raw.{kind}").scan

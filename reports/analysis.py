@@ -1,0 +1,257 @@
+"""The statistics of one run: a thin layer from the run's predictions to ``reports.statistics``.
+
+Every function takes the frame of :func:`reports.results.load_predictions` (one row per test
+sample, seed and method variant) and returns a tidy frame; nothing here writes files. The
+variant label (e.g. ``htnet (oracle)``) plays the role of the method everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mebench.errors import UnknownNameError
+from mebench.metrics import confusion_matrix
+from reports import statistics as st
+from reports.results import VARIANT_KEYS, group_masks
+
+SUMMARY_COLUMNS = ["method", "protocol", "data", "epoch_selection", "leaky", "group", "metric", "mean", "std",
+                   "seeds", "ci_low", "ci_high"]
+P_COLUMNS = ["p_permutation", "p_mcnemar", "p_wilcoxon"]
+STATS_COLUMNS = ["protocol", "method", "reference", "group", "seed", "n_seeds", "n_subjects", "n_samples",
+                 "uf1_method", "uf1_reference", "uf1_diff", "uf1_diff_low", "uf1_diff_high", *P_COLUMNS,
+                 *(f"{p}_holm" for p in P_COLUMNS)]
+
+
+def _as_methods(preds: pd.DataFrame) -> pd.DataFrame:
+    """The predictions with the variant label as the statistics layer's ``method``."""
+    return preds.assign(method=preds["variant"]).reset_index(drop=True)
+
+
+def class_names(frame: pd.DataFrame) -> list[str]:
+    """The longest class-name list of a protocol's predictions (all variants share it in practice)."""
+    return max((json.loads(c) for c in frame["class_names"].unique()), key=len)
+
+
+def _variant_info(preds: pd.DataFrame) -> pd.DataFrame:
+    return preds[["variant", "data", "epoch_selection", "leaky"]].drop_duplicates("variant").set_index("variant")
+
+
+def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """UF1, UAR and accuracy per variant, protocol and reporting group: mean and std over seeds and
+    the subject-bootstrap CI of the mean (``statistics.summary_with_ci``)."""
+    parts = []
+    for protocol, frame in preds.groupby("protocol", sort=False):
+        frame = _as_methods(frame)
+        out = st.summary_with_ci(frame, len(class_names(frame)), groups=group_masks(protocol, frame),
+                                 n_resamples=n_resamples, seed=seed, level=level)
+        info = _variant_info(frame)
+        out = out.rename(columns={"n_seeds": "seeds"})
+        out["protocol"] = protocol
+        for col in ("data", "epoch_selection", "leaky"):
+            out[col] = out["method"].map(info[col])
+        parts.append(out[SUMMARY_COLUMNS])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUMMARY_COLUMNS)
+
+
+def default_reference(preds: pd.DataFrame) -> str:
+    """The first variant label in alphabetical order."""
+    return sorted(preds["variant"].unique())[0]
+
+
+@dataclass
+class Comparisons:
+    """Every variant against the reference: ``stats`` (stats.csv rows) and why some were left out."""
+
+    reference: str
+    stats: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def significant(self, alpha: float = 0.05, test: str = "p_permutation_holm") -> set[tuple[str, str, str]]:
+        """(protocol, method, group) whose Holm-adjusted p is below ``alpha``."""
+        rows = self.stats[(self.stats["seed"] == "all") & (self.stats[test] < alpha)]
+        return {(r.protocol, r.method, r.group) for r in rows.itertuples()}
+
+
+def _comparable(frame: pd.DataFrame, reference: str, variant: str) -> str | None:
+    """Why ``variant`` cannot be paired with ``reference`` (None when it can)."""
+    ref, other = frame[frame["method"] == reference], frame[frame["method"] == variant]
+    if set(ref["data"]) != set(other["data"]):
+        return f"{variant!r} ran on other data than the reference"
+    seeds = sorted(set(ref["seed"]) & set(other["seed"]))
+    if not seeds:
+        return f"{variant!r} shares no seed with the reference"
+    keys = ["seed", "dataset", "subject", "sample", "y_true"]
+    a = ref[ref["seed"].isin(seeds)][keys].drop_duplicates()
+    b = other[other["seed"].isin(seeds)][keys].drop_duplicates()
+    if len(a) != len(b) or len(a.merge(b, on=keys)) != len(a):
+        return f"{variant!r} predicted other samples than the reference on the shared seeds (unfinished cells?)"
+    return None
+
+
+def compare(preds: pd.DataFrame, reference: str | None = None, *, n_resamples: int = 2000,
+            n_permutations: int = 10000, seed: int = 0, level: float = 0.95) -> Comparisons:
+    """``statistics.compare_to_reference`` per protocol, on the variants that can be paired with it.
+
+    The stats rows have ``seed == "all"`` for the summary over seeds (median p, Holm-adjusted p
+    across the compared variants per protocol, test and group; mean UF1 difference and its CI)
+    and the seed number for the per-seed tests (raw p-values).
+    """
+    variants = sorted(preds["variant"].unique())
+    if reference is None:
+        reference = default_reference(preds)
+    elif reference not in variants:
+        raise UnknownNameError(f"--reference {reference!r} is not a method of this run; methods: {', '.join(variants)}")
+    parts, notes = [], []
+    for protocol, frame in preds.groupby("protocol", sort=False):
+        frame = _as_methods(frame)
+        if reference not in set(frame["method"]):
+            notes.append(f"{protocol}: the reference {reference!r} has no results under this protocol; no comparisons")
+            continue
+        keep = [reference]
+        for variant in pd.unique(frame["method"]):
+            if variant == reference:
+                continue
+            why = _comparable(frame, reference, variant)
+            if why:
+                notes.append(f"{protocol}: {why}; not compared")
+            else:
+                keep.append(variant)
+        if len(keep) < 2:
+            continue
+        frame = frame[frame["method"].isin(keep)].reset_index(drop=True)
+        summary, per_seed = st.compare_to_reference(
+            frame, reference, len(class_names(frame)), groups=group_masks(protocol, frame), n_resamples=n_resamples,
+            n_permutations=n_permutations, seed=seed, level=level, return_per_seed=True)
+        summary["seed"] = "all"
+        per_seed["seed"] = per_seed["seed"].astype(int).astype(str)
+        both = pd.concat([summary, per_seed], ignore_index=True)
+        both["protocol"] = protocol
+        parts.append(both.reindex(columns=STATS_COLUMNS))
+    stats = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STATS_COLUMNS)
+    return Comparisons(reference, stats, notes)
+
+
+# --------------------------------------------------------------------------- several methods, several blocks
+
+@dataclass
+class FriedmanAnalysis:
+    """Friedman + Nemenyi over blocks (protocol/group slices) x variants; ``reason`` when not run."""
+
+    metric: str
+    scores: pd.DataFrame | None = None  # blocks x methods, mean over seeds
+    result: st.FriedmanResult | None = None
+    cd: float = float("nan")
+    alpha: float = 0.05
+    reason: str | None = None
+    dropped: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        """friedman.csv: one row per method with its average rank and the test's numbers."""
+        r = self.result
+        return pd.DataFrame(dict(
+            method=r.avg_ranks.index, avg_rank=r.avg_ranks.to_numpy(), metric=self.metric, n_blocks=r.n_blocks,
+            k_methods=r.k_methods, chi2=r.statistic, p=r.pvalue, iman_davenport_f=r.iman_davenport,
+            iman_davenport_p=r.iman_davenport_p, alpha=self.alpha, critical_difference=self.cd,
+            blocks="; ".join(self.scores.index)))
+
+
+def block_scores(summary: pd.DataFrame, metric: str = "uf1") -> pd.DataFrame:
+    """Mean score over seeds, blocks x variants. A block is one reporting group of a protocol: the
+    groups other than Full where a protocol has them (the datasets of the composite), else Full."""
+    part = summary[summary["metric"] == metric]
+    blocks = []
+    for protocol, frame in part.groupby("protocol", sort=False):
+        groups = [g for g in pd.unique(frame["group"]) if g != "Full"] or ["Full"]
+        for g in groups:
+            blocks.append(frame[frame["group"] == g].assign(block=f"{protocol}/{g}"))
+    if not blocks:
+        return pd.DataFrame()
+    long = pd.concat(blocks)
+    order = list(pd.unique(long["method"]))
+    return long.pivot(index="block", columns="method", values="mean").reindex(
+        index=list(pd.unique(long["block"])), columns=order)
+
+
+def friedman_analysis(summary: pd.DataFrame, metric: str = "uf1", alpha: float = 0.05) -> FriedmanAnalysis:
+    out = FriedmanAnalysis(metric, alpha=alpha)
+    table = block_scores(summary, metric)
+    if table.empty:
+        out.reason = "no results"
+        return out
+    complete = table.columns[table.notna().all(axis=0)]
+    out.dropped = [m for m in table.columns if m not in complete]
+    table = table[complete]
+    out.scores = table
+    n, k = table.shape
+    if k < 3 or n < 2:
+        out.reason = (f"the Friedman test and the Nemenyi critical difference need >= 3 methods scored on >= 2 "
+                      f"datasets or protocols; this run has {k} method(s) with results on all of {n} block(s)"
+                      + (f" ({', '.join(table.index)})" if n else ""))
+        return out
+    if (table.nunique(axis=1) == 1).all():
+        out.reason = "every method has the same score on every block: there is no ranking to test"
+        return out
+    out.result = st.friedman(table)
+    out.cd = st.nemenyi_cd(k, n, alpha)
+    return out
+
+
+# --------------------------------------------------------------------------- figures' data
+
+def confusion_matrices(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, list[str]]]:
+    """(protocol, variant) -> (row-normalised confusion matrix pooled over folds and seeds, class names).
+
+    Row t holds the share of class-t samples predicted as each class (rows of absent classes are 0).
+    """
+    out = {}
+    for (protocol, variant), frame in preds.groupby(["protocol", "variant"], sort=False):
+        names = class_names(frame)
+        cm = confusion_matrix(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(), len(names)).astype(float)
+        totals = cm.sum(axis=1, keepdims=True)
+        out[(protocol, variant)] = (np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0), names)
+    return out
+
+
+def subject_scores(preds: pd.DataFrame) -> pd.DataFrame:
+    """Per-subject accuracy, mean over seeds: method, protocol, dataset, subject, accuracy, n (samples per seed).
+
+    Accuracy rather than UF1: a subject holds a handful of samples, often of one class, where
+    per-class F1 is mostly undefined.
+    """
+    frame = preds.assign(correct=(preds["y_true"] == preds["y_pred"]).astype(float))
+    per_seed = frame.groupby(["variant", "protocol", "dataset", "subject", "seed"], sort=False)["correct"].agg(
+        accuracy="mean", n="size").reset_index()
+    out = per_seed.groupby(["variant", "protocol", "dataset", "subject"], sort=False).agg(
+        accuracy=("accuracy", "mean"), n=("n", "max")).reset_index()
+    return out.rename(columns={"variant": "method"})
+
+
+def leakage_gaps(preds: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Oracle minus final score of the same configuration (method, preset, parameters, data), per
+    protocol, group and metric, paired by seed: mean and std (ddof=1) of the per-seed gaps.
+
+    ``results`` is :func:`reports.results.tidy_results`. Empty when no configuration has both.
+    """
+    columns = ["method", "oracle_method", "protocol", "group", "metric", "final", "oracle", "gap", "gap_std", "seeds"]
+    base = [k for k in VARIANT_KEYS if k != "epoch_selection"]
+    combos = preds[VARIANT_KEYS + ["variant"]].drop_duplicates()
+    rows = []
+    for _, same in combos.groupby(base, sort=False):
+        labels = dict(zip(same["epoch_selection"], same["variant"]))
+        if "final" not in labels or "oracle" not in labels:
+            continue
+        final = results[results["method"] == labels["final"]]
+        oracle = results[results["method"] == labels["oracle"]]
+        keys = ["protocol", "group", "metric", "seed"]
+        paired = final[keys + ["value"]].merge(oracle[keys + ["value"]], on=keys, suffixes=("_final", "_oracle"))
+        paired["gap"] = paired["value_oracle"] - paired["value_final"]
+        for (protocol, group, metric), part in paired.groupby(["protocol", "group", "metric"], sort=False):
+            rows.append(dict(method=labels["final"], oracle_method=labels["oracle"], protocol=protocol, group=group,
+                             metric=metric, final=part["value_final"].mean(), oracle=part["value_oracle"].mean(),
+                             gap=part["gap"].mean(), gap_std=part["gap"].std(ddof=1) if len(part) > 1 else np.nan,
+                             seeds=len(part)))
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,135 @@
+"""Report figures (seaborn, saved as PDF and PNG): confusion matrices, the critical-difference
+diagram, per-subject score distributions and the leakage gap.
+
+Each function draws from a tidy frame of :mod:`reports.analysis` and returns the paths it wrote.
+Matplotlib runs on the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports.results import METRIC_LABELS
+
+DPI = 150
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    paths = [out / f"{stem}.pdf", out / f"{stem}.png"]
+    fig.savefig(paths[0], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", dpi=DPI)
+    _plt().close(fig)
+    return paths
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower() or "x"
+
+
+def confusion_figure(matrices: dict, protocol: str, out: Path) -> list[Path]:
+    """One panel per method: the row-normalised confusion matrix (true class in rows), pooled over
+    folds and seeds."""
+    import seaborn as sns
+
+    plt = _plt()
+    items = [(variant, m) for (p, variant), m in matrices.items() if p == protocol]
+    if not items:
+        return []
+    cols = min(4, len(items))
+    rows = math.ceil(len(items) / cols)
+    n = len(items[0][1][1])
+    size = 1.1 + 0.55 * n
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size + 0.6, rows * size), squeeze=False)
+    for ax, (variant, (cm, names)) in zip(axes.flat, items):
+        sns.heatmap(cm, ax=ax, vmin=0, vmax=1, cmap="Blues", annot=True, fmt=".2f", cbar=False, square=True,
+                    xticklabels=names, yticklabels=names, annot_kws={"fontsize": 8})
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(items):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{protocol}: confusion matrices (rows sum to 1)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, f"fig_confusion_{_slug(protocol)}")
+
+
+def cd_figure(avg_ranks: pd.Series, cd: float, title: str, out: Path) -> list[Path]:
+    """The Demšar critical-difference diagram (drawn by ``statistics.cd_diagram``)."""
+    _plt()
+    from reports.statistics import cd_diagram
+
+    fig = cd_diagram(dict(avg_ranks), cd, title=title)
+    return _save(fig, out, "fig_cd")
+
+
+def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Path]:
+    """Per-subject accuracy (mean over seeds) of each method: box plot with one dot per subject,
+    coloured by source dataset."""
+    import seaborn as sns
+
+    plt = _plt()
+    part = subjects[subjects["protocol"] == protocol]
+    if part.empty:
+        return []
+    methods = list(dict.fromkeys(part["method"]))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(methods), 3.2))
+    with warnings.catch_warnings():  # seaborn's own call of a deprecated matplotlib argument
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sns.boxplot(data=part, x="method", y="accuracy", order=methods, ax=ax, color="0.9", fliersize=0, width=0.6)
+    hue = "dataset" if part["dataset"].nunique() > 1 else None
+    sns.stripplot(data=part, x="method", y="accuracy", order=methods, hue=hue, ax=ax, size=3, alpha=0.7,
+                  jitter=0.2, dodge=False)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("")
+    ax.set_ylabel("per-subject accuracy")
+    ax.set_title(f"{protocol}: per-subject accuracy (mean over seeds)", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    if hue:
+        ax.legend(title="dataset", fontsize=7, title_fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _save(fig, out, f"fig_subjects_{_slug(protocol)}")
+
+
+def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[Path]:
+    """Oracle minus final score per method and reporting group, with the std over seeds."""
+    import seaborn as sns
+
+    plt = _plt()
+    part = gaps[gaps["metric"] == metric].copy()
+    if part.empty:
+        return []
+    part["label"] = part["method"] + (" / " + part["protocol"] if part["protocol"].nunique() > 1 else "")
+    labels = list(dict.fromkeys(part["label"]))
+    groups = list(dict.fromkeys(part["group"]))
+    fig, ax = plt.subplots(figsize=(1.8 + 0.5 * len(labels) * len(groups), 3.0))
+    sns.barplot(data=part, x="label", y="gap", hue="group", order=labels, hue_order=groups, ax=ax, errorbar=None)
+    # Error bars: std of the per-seed gaps, at the centre of each bar.
+    width = 0.8 / len(groups)
+    for gi, g in enumerate(groups):
+        for li, lab in enumerate(labels):
+            row = part[(part["label"] == lab) & (part["group"] == g)]
+            if len(row) and not np.isnan(row["gap_std"].iloc[0]):
+                x = li - 0.4 + width * (gi + 0.5)
+                ax.errorbar(x, row["gap"].iloc[0], yerr=row["gap_std"].iloc[0], color="black", capsize=2, lw=0.8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("")
+    ax.set_ylabel(f"{METRIC_LABELS[metric]}: oracle − final")
+    ax.set_title("Leakage gap of oracle epoch selection (± std over seeds)", fontsize=10)
+    ax.legend(fontsize=7, title=None, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _save(fig, out, "fig_leakage")

@@ -1,0 +1,165 @@
+"""report.md: the index of a report folder.
+
+States what was run (protocols, datasets and their fingerprints, methods, seeds, epoch
+selection, mebench versions), how the statistics were computed, and links every table and
+figure, with the Friedman/Nemenyi result or the reason it was not computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mebench.version import __version__
+
+SELECTION_TEXT = {
+    "final": "final (the model of the last epoch; honest)",
+    "validation": "validation (best epoch on held-out training subjects; honest)",
+    "oracle": "oracle (best epoch on the test subject; leaky, marked †)",
+}
+FILE_TEXT = {
+    "results.csv": "tidy metrics: one row per method, protocol, group, seed and metric",
+    "predictions.csv": "one row per test sample and seed",
+    "summary.csv": "wide summary: one row per protocol and method; mean, std and CI per group and metric",
+    "stats.csv": "every method against the reference: UF1 difference with its CI, and every p-value "
+                 "(rows with seed = all: median over seeds and Holm-adjusted; other rows: one seed's tests)",
+    "friedman.csv": "Friedman test over datasets/protocols, average ranks and the Nemenyi critical difference",
+    "leakage.csv": "oracle minus final score per method, group and metric",
+    "table.tex": "main booktabs table (\\input it; needs \\usepackage{booktabs})",
+    "table_datasets.tex": "per-dataset booktabs table with 95% confidence intervals",
+    "table.md": "the same tables in Markdown",
+}
+
+
+@dataclass
+class IndexContext:
+    run_dir: Path
+    cells: pd.DataFrame  # finished cells of the run (ResultStore.cells())
+    preds: pd.DataFrame
+    reference: str
+    options: dict
+    files: list[Path]
+    comparisons: pd.DataFrame
+    comparison_notes: list[str] = field(default_factory=list)
+    friedman: object = None  # reports.analysis.FriedmanAnalysis
+    leakage: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _join(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _run_section(ctx: IndexContext) -> list[str]:
+    cells, preds = ctx.cells, ctx.preds
+    lines = ["## Run", ""]
+    from mebench import plugins
+
+    for protocol in pd.unique(cells["protocol"]):
+        try:
+            summary = plugins.protocols.get(protocol).summary
+        except Exception:  # noqa: BLE001 - a report still describes runs of unregistered protocols
+            summary = ""
+        lines.append(f"- **Protocol**: `{protocol}`" + (f" ({summary})" if summary else ""))
+    for (data, source, fingerprint), _ in cells.groupby(["dataset", "dataset_source", "dataset_fingerprint"], sort=False):
+        lines.append(f"- **Dataset** `{data}` (source `{source}`), fingerprint `{fingerprint}`")
+    counts = preds.drop_duplicates(["dataset", "subject", "sample"]).groupby("dataset", sort=False).agg(
+        subjects=("subject", "nunique"), samples=("sample", "size"))
+    lines.append("- **Test samples**: " + "; ".join(f"{d}: {_n(r.subjects, 'subject')}, {_n(r.samples, 'sample')}"
+                                                   for d, r in counts.iterrows()))
+    lines.append(f"- **Seeds**: {_join(sorted(cells['seed'].unique()))}")
+    selections = list(pd.unique(cells["epoch_selection"]))
+    lines.append("- **Epoch selection**: " + "; ".join(SELECTION_TEXT.get(s, s) for s in selections))
+    lines.append("- **Methods**:")
+    for (method, preset, phash, sel), part in cells.groupby(["method", "preset", "params_hash", "epoch_selection"], sort=False):
+        lines.append(f"  - `{method}` preset `{preset}`, parameters `{phash}`, epoch selection {sel}, "
+                     f"seeds {_join(sorted(part['seed'].unique()))}; {_n(part['fold'].nunique(), 'fold')}")
+    lines.append(f"- **mebench version**: {__version__} (report); run by {_join(sorted(cells['mebench_version'].unique()))}")
+    return lines + [""]
+
+
+def _stats_section(ctx: IndexContext) -> list[str]:
+    o = ctx.options
+    pct = f"{o['level'] * 100:g}%"
+    lines = ["## Statistics", "",
+             f"- Scores: UF1, UAR and accuracy on the predictions pooled over all folds, per seed; tables show the "
+             f"mean ± std over seeds.",
+             f"- {pct} confidence intervals: bootstrap over subjects (whole subjects resampled with replacement, the "
+             f"pooled metric recomputed; {o['n_resamples']} resamples, seed {o['seed']}), of the mean over seeds.",
+             f"- Reference method: `{ctx.reference}` ({'chosen with --reference' if o.get('reference_given') else 'default: the first method in alphabetical order'}).",
+             f"- Against the reference, on the same samples and seeds: paired permutation test over subjects on the "
+             f"UF1 difference ({o['n_permutations']} random subject swaps, exact enumeration for few subjects), "
+             f"McNemar's exact test on per-sample correctness, Wilcoxon signed-rank test on per-subject accuracy. "
+             f"Each test runs per seed; the reported p is the median over seeds, Holm-adjusted across the compared "
+             f"methods (per protocol, group and test). Significance level {o['alpha']:g}.", ""]
+    summary = ctx.comparisons[ctx.comparisons["seed"] == "all"] if len(ctx.comparisons) else ctx.comparisons
+    if len(summary):
+        lines += ["| protocol | method | group | ΔUF1 | CI | p perm. (Holm) | p McNemar (Holm) | p Wilcoxon (Holm) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in summary.itertuples():
+            lines.append(f"| {r.protocol} | {r.method} | {r.group} | {r.uf1_diff:+.4f} | "
+                         f"[{r.uf1_diff_low:+.3f}, {r.uf1_diff_high:+.3f}] | {r.p_permutation_holm:.4g} | "
+                         f"{r.p_mcnemar_holm:.4g} | {r.p_wilcoxon_holm:.4g} |")
+        lines.append("")
+    else:
+        lines += ["No method could be compared with the reference.", ""]
+    lines += [f"- {n}" for n in ctx.comparison_notes]
+    if ctx.comparison_notes:
+        lines.append("")
+
+    fr = ctx.friedman
+    lines += ["### Several methods over several datasets or protocols", ""]
+    if fr is None or fr.result is None:
+        lines.append(f"Friedman test and critical-difference diagram not computed: {fr.reason if fr else 'disabled'}.")
+    else:
+        r = fr.result
+        lines += [f"Friedman test on mean {fr.metric.upper()} over seeds, {r.n_blocks} blocks "
+                  f"({_join(fr.scores.index)}) × {r.k_methods} methods (Demšar, JMLR 2006): "
+                  f"χ² = {r.statistic:.3f}, p = {r.pvalue:.4g}; Iman–Davenport F = {r.iman_davenport:.3f}, "
+                  f"p = {r.iman_davenport_p:.4g}. Nemenyi critical difference (α = {fr.alpha:g}): "
+                  f"CD = {fr.cd:.3f}.", "", "| method | average rank |", "|---|---|"]
+        lines += [f"| {m} | {v:.3f} |" for m, v in r.avg_ranks.items()]
+        lines.append("")
+    if fr is not None and fr.dropped:
+        lines.append(f"Left out of the Friedman test (no result on every block): {_join(fr.dropped)}.")
+    return lines + [""]
+
+
+def _files_section(ctx: IndexContext) -> list[str]:
+    names = [p.name for p in ctx.files]
+    lines = ["## Tables and data", ""]
+    for name in names:
+        if name in FILE_TEXT:
+            lines.append(f"- [{name}]({name}): {FILE_TEXT[name]}")
+    lines += ["", "## Figures", ""]
+    pngs = [n for n in names if n.startswith("fig_") and n.endswith(".png")]
+    if not pngs:
+        lines.append("No figures (`--no-figures`)." if not ctx.options.get("figures", True) else "No figures.")
+    captions = {"fig_confusion": "Row-normalised confusion matrices (pooled over folds and seeds)",
+                "fig_cd": "Critical-difference diagram (Nemenyi, average ranks; connected methods do not differ significantly)",
+                "fig_subjects": "Per-subject accuracy, mean over seeds",
+                "fig_leakage": "Leakage gap: oracle minus final epoch selection, per method"}
+    for png in pngs:
+        stem = png[:-4]
+        caption = next((c for k, c in captions.items() if stem.startswith(k)), stem)
+        lines += [f"### {caption}", "", f"![{caption}]({png})", "", f"[PDF]({stem}.pdf)", ""]
+    return lines
+
+
+def render_index(ctx: IndexContext) -> str:
+    lines = [f"# mebench report: {ctx.run_dir.name or ctx.run_dir}", "",
+             "Markers in the tables: **bold** best, underlined (LaTeX) / _italics_ (Markdown) second best; "
+             "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection; "
+             "§ published figures.", ""]
+    lines += _run_section(ctx)
+    lines += _stats_section(ctx)
+    if ctx.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
+    lines += _files_section(ctx)
+    return "\n".join(lines).rstrip() + "\n"
