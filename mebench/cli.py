@@ -197,7 +197,7 @@ def report(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to write the files (default: RUN_DIR).")] = None,
     reference: Annotated[Optional[str], typer.Option(
         help="Method every other one is tested against, as labelled in the tables, e.g. 'htnet' or "
-             "'htnet (oracle)' (default: the first label in alphabetical order).")] = None,
+             "'htnet (oracle)' (default: the first method named in the run).")] = None,
     published: Annotated[bool, typer.Option(
         help="Add the published MEGC2019 composite figures (HTNet paper table, shipped with mebench) as marked rows.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of subjects for the confidence intervals.")] = 2000,

@@ -111,11 +111,12 @@ class ResultStore:
             return pd.read_sql_query("SELECT * FROM cells ORDER BY method, protocol, seed, fold", conn)
 
     def predictions(self) -> pd.DataFrame:
-        """Predictions of finished cells joined with their cell's description."""
+        """Predictions of finished cells joined with their cell's description; `cell_order` is the order in
+        which cells were stored (a run stores its methods in the order they were named)."""
         if not self.path.exists():
             return pd.DataFrame()
         query = """
-            SELECT c.method, c.preset, c.params_hash, c.dataset AS data, c.dataset_fingerprint, c.protocol,
+            SELECT c.rowid AS cell_order, c.method, c.preset, c.params_hash, c.dataset AS data, c.dataset_fingerprint, c.protocol,
                    c.epoch_selection, c.seed, c.fold, c.class_names,
                    p.dataset, p.subject, p.sample, p.y_true, p.y_pred, p.proba, p.epoch
             FROM predictions p JOIN cells c ON c.key = p.cell_key

@@ -58,8 +58,8 @@ def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0
 
 
 def default_reference(preds: pd.DataFrame) -> str:
-    """The first variant label in alphabetical order."""
-    return sorted(preds["variant"].unique())[0]
+    """The first method named: the variant of the earliest stored cell (runs store methods in --methods order)."""
+    return str(preds.loc[preds["cell_order"].idxmin(), "variant"])
 
 
 @dataclass

@@ -92,7 +92,7 @@ def _stats_section(ctx: IndexContext) -> list[str]:
              f"mean ± std over seeds.",
              f"- {pct} confidence intervals: bootstrap over subjects (whole subjects resampled with replacement, the "
              f"pooled metric recomputed; {o['n_resamples']} resamples, seed {o['seed']}), of the mean over seeds.",
-             f"- Reference method: `{ctx.reference}` ({'chosen with --reference' if o.get('reference_given') else 'default: the first method in alphabetical order'}).",
+             f"- Reference method: `{ctx.reference}` ({'chosen with --reference' if o.get('reference_given') else 'default: the first method named in the run'}).",
              f"- Against the reference, on the same samples and seeds: paired permutation test over subjects on the "
              f"UF1 difference ({o['n_permutations']} random subject swaps, exact enumeration for few subjects), "
              f"McNemar's exact test on per-sample correctness, Wilcoxon signed-rank test on per-subject accuracy. "

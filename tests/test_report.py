@@ -92,3 +92,10 @@ def test_table_tex_marks_best_and_leaky(run_dir):
     ststnet_line = next(line for line in tex.splitlines() if line.startswith("ststnet &"))
     assert r"\mebenchpm" not in ststnet_line  # one seed: no spread to show
     assert "model selection on test data" in tex
+
+
+def test_default_reference_is_the_first_method_named(tmp_path):
+    store = ResultStore(tmp_path)
+    save(store, "ststnet", 0)  # a run of `--methods ststnet,htnet` stores ststnet's cells first
+    save(store, "htnet", 0)
+    assert write_report(tmp_path, figures=False).reference == "ststnet"

@@ -123,7 +123,7 @@ def test_summary_csv_means_stds_and_bootstrap_cis(report):
 def test_stats_csv_paired_tests_against_direct_computation(report):
     folder, rep = report
     stats = pd.read_csv(folder / "stats.csv", dtype={"seed": str})
-    assert rep.reference == "alpha" and set(stats["reference"]) == {"alpha"}  # first label alphabetically
+    assert rep.reference == "alpha" and set(stats["reference"]) == {"alpha"}  # stored first: the first method named
     main = stats[stats["seed"] == "all"]
     assert set(main["method"]) == {"alpha (oracle)", "beta", "gamma"}
     assert set(main["group"]) == {"Full", "SMIC", "CASME II", "SAMM"}
