@@ -88,8 +88,8 @@ def _stats_section(ctx: IndexContext) -> list[str]:
     o = ctx.options
     pct = f"{o['level'] * 100:g}%"
     lines = ["## Statistics", "",
-             f"- Scores: UF1, UAR and accuracy on the predictions pooled over all folds, per seed; tables show the "
-             f"mean ± std over seeds.",
+             "- Scores: UF1, UAR and accuracy on the predictions pooled over all folds, per seed; tables show the "
+             "mean ± std over seeds.",
              f"- {pct} confidence intervals: bootstrap over subjects (whole subjects resampled with replacement, the "
              f"pooled metric recomputed; {o['n_resamples']} resamples, seed {o['seed']}), of the mean over seeds.",
              f"- Reference method: `{ctx.reference}` ({'chosen with --reference' if o.get('reference_given') else 'default: the first method named in the run'}).",

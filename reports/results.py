@@ -15,11 +15,11 @@ import pandas as pd
 from mebench import plugins
 from mebench.errors import DataError
 from mebench.metrics import scores
+from mebench.selection import LEAKY
 from mebench.store import ResultStore
 
 METRICS = ("uf1", "uar", "accuracy")
 METRIC_LABELS = {"uf1": "UF1", "uar": "UAR", "accuracy": "Acc"}
-LEAKY_SELECTIONS = {"oracle"}
 VARIANT_KEYS = ["method", "preset", "params_hash", "data", "epoch_selection"]
 
 
@@ -32,7 +32,7 @@ def load_predictions(run_dir: Path | str) -> pd.DataFrame:
     if preds.empty:
         raise DataError(f"{store.path} holds no finished cells yet")
     preds["variant"] = variant_labels(preds)
-    preds["leaky"] = preds["epoch_selection"].isin(LEAKY_SELECTIONS)
+    preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
     return preds
 
 
@@ -73,7 +73,7 @@ def tidy_results(preds: pd.DataFrame) -> pd.DataFrame:
             values = scores(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), n_classes)
             for metric in METRICS:
                 rows.append(dict(method=variant, protocol=protocol, data=data, epoch_selection=selection,
-                                 leaky=selection in LEAKY_SELECTIONS, group=group, seed=int(seed), metric=metric,
+                                 leaky=selection in LEAKY, group=group, seed=int(seed), metric=metric,
                                  value=float(values[metric]), n=len(sel)))
     return pd.DataFrame(rows)
 
