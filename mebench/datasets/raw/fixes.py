@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from mebench.errors import DataError
+from mebench.datasets.raw.metadata import read_shipped_csv
 from mebench.datasets.raw.records import FIX_NOT_APPLIED, WARNING, Scan
 
 FIXES_FILE = Path(__file__).with_name("annotation_fixes.csv")
@@ -21,13 +22,7 @@ FIELDS = ("onset", "apex", "offset", "label")
 
 def read_fixes(path: Path | str | None = None) -> pd.DataFrame:
     path = Path(path) if path is not None else FIXES_FILE
-    try:
-        fixes = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skipinitialspace=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read annotation fixes {path}: {exc}") from None
-    missing = [c for c in COLUMNS if c not in fixes.columns]
-    if missing:
-        raise DataError(f"annotation fixes {path} lack column(s) {', '.join(missing)}")
+    fixes = read_shipped_csv(path, COLUMNS, "annotation fixes")
     bad = sorted(set(fixes["field"]) - set(FIELDS))
     if bad:
         raise DataError(f"annotation fixes {path}: unknown field(s) {bad}; fields: {', '.join(FIELDS)}")

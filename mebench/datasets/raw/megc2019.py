@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mebench.dataset import Dataset
+from mebench.datasets.raw.metadata import read_shipped_csv
 from mebench.errors import DataError
 
 LIST_FILE = Path(__file__).with_name("megc2019.csv")
@@ -40,13 +41,7 @@ def megc2019_label_map(dataset: str, native_label: str) -> str | None:
 def read_list(path: Path | str | None = None) -> pd.DataFrame:
     """The selection list with a `sample` column ("dataset/subject/clip")."""
     path = Path(path) if path is not None else LIST_FILE
-    try:
-        rows = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read the MEGC2019 list {path}: {exc}") from None
-    missing = [c for c in COLUMNS if c not in rows.columns]
-    if missing:
-        raise DataError(f"MEGC2019 list {path} lacks column(s) {', '.join(missing)}")
+    rows = read_shipped_csv(path, COLUMNS, "MEGC2019 list")
     bad = sorted(set(rows["label"]) - set(CLASSES))
     if bad:
         raise DataError(f"MEGC2019 list {path}: labels {bad} are not among {list(CLASSES)}")

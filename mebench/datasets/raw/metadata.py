@@ -51,6 +51,18 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read metadata file {path}: {type(exc).__name__}: {exc}") from None
 
 
+def read_shipped_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """A CSV that mebench ships as data (text cells, `#` comment lines), with its columns checked."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read {what} {path}: {exc}") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(f"{what} {path} lacks column(s) {', '.join(missing)}")
+    return table
+
+
 def read_sheet(path: Path, fields: Mapping[str, Sequence[str]], required: Sequence[str]) -> Sheet:
     """Find the header row (the first of the top rows holding every required field's name) and
     return the rows below it with one column per field found. `fields` maps a field to the
