@@ -7,9 +7,9 @@ failed cells make `run` exit with code 1 after the whole grid has run.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -50,6 +50,12 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @app.callback()
 def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
     _state["debug"] = debug or bool(os.environ.get("MEBENCH_DEBUG"))
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one `warning:` line on stderr, in the style of the errors (no source location)."""
+    typer.echo(f"warning: {message}", err=True)
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -62,17 +68,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def parse_params(items: list[str]) -> tuple[tuple[str, Any], ...]:
+def parse_params(items: list[str], option: str = "--param") -> tuple[tuple[str, str], ...]:
+    """NAME=VALUE pairs; the values stay text, read later by each parameter's declared type."""
     parsed = []
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--param {item!r}: expected NAME=VALUE, e.g. epochs=20")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        parsed.append((key.strip(), tuple(value) if isinstance(value, list) else value))
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {item!r}: expected NAME=VALUE, e.g. epochs=20")
+        parsed.append((key.strip(), raw.strip()))
     return tuple(parsed)
 
 
@@ -176,7 +179,7 @@ def evaluate(
     data = data or ["synthetic"]
     cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir,
                          data=data[0] if len(data) == 1 else tuple(data),
-                         config=parse_params(config or []), cache_dir=cache_dir)
+                         config=parse_params(config or [], "--config"), cache_dir=cache_dir)
     progress = RichProgress()
     try:
         summary = evaluate_checkpoints(cfg, progress)
@@ -215,7 +218,7 @@ def report(
     rep = write_report(run_dir, out_dir, reference=reference, published=published, n_resamples=resamples,
                        n_permutations=permutations, seed=seed, figures=figures)
     for protocol in rep.protocols:
-        out.print(terminal_table(rep.summary, protocol))
+        out.print(terminal_table(rep.summary, protocol, rep.incomplete))
     out.print(f"reference method: {rep.reference}")
     for note in rep.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
@@ -316,20 +319,29 @@ PIPELINE_HELP = ("Pipeline options NAME=VALUE,... e.g. flow=farneback,apex=max-f
 @datasets_app.command("check", epilog="Example: mebench datasets check casme2:/data/CASME2")
 @handles_errors
 def datasets_check(
-    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. casme2:/data/CASME2 (casme2, samm, smic, casme3, mmew).")],
-    faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Run dlib on every onset frame and count the clips without a face.")] = True,
+    spec: Annotated[str, typer.Argument(help="KIND:PATH, e.g. casme2:/data/CASME2 (casme2, samm, smic, casme3, mmew, "
+                                             "htnet-release).")],
+    faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find the face in every onset frame (apex face for "
+                                        "htnet-release) and count those where none is found.")] = True,
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes for face detection (default: every core).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
 ) -> None:
-    """Validate a raw dataset tree against its metadata: every problem with its path, then a summary;
+    """Validate a dataset tree against its metadata: every problem with its path, then a summary;
     exit code 1 when a problem is fatal (an error)."""
+    from mebench.dataset import parse_data_spec
     from mebench.datasets.raw.check import check_tree, report_lines
     from mebench.datasets.raw.pipeline import PipelineConfig
 
-    kind, path = _raw_spec(spec)
-    config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
-    report = check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
+    kind, path = parse_data_spec(spec)
+    if kind == "htnet-release":
+        from mebench.datasets.htnet_release import check_release
+
+        report = check_release(path, faces=faces, cache_dir=cache_dir)
+    else:
+        kind, path = _raw_spec(spec)
+        config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
+        report = check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
     for line in report_lines(report):
         typer.echo(line)
     if report.fatal:

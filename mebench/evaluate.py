@@ -8,6 +8,7 @@ like a run's, with epoch selection `checkpoint`.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import torch
 from mebench import plugins
 from mebench.errors import ConfigError, DataError
 from mebench.protocol import Fold
-from mebench.published import load_published
-from mebench.runner import Cell, Progress, RunSummary, load_dataset, run_cell
+from mebench.published import check_published_config, load_published
+from mebench.runner import Cell, Progress, RunSummary, load_dataset, now, run_cell, versions
 from mebench.selection import EpochSelection, Selected
 from mebench.store import ResultStore
 from mebench.training import TorchMethod
@@ -70,12 +71,15 @@ def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = Non
     cls = plugins.methods.get(config.method)
     if not issubclass(cls, TorchMethod):
         raise ConfigError(f"method {config.method!r} is not a torch method; it has no checkpoints to evaluate")
+    published = dict(config.config)
+    check_published_config(cls, published)
+    store = ResultStore(config.out)
+    store.ensure_writable()
     protocol = plugins.protocols.get(config.protocol)()
     dataset = protocol.prepare(load_dataset(config.data, config.cache_dir))
     folds = protocol.folds(dataset.samples)
     files = checkpoint_files(Path(config.weights), folds)
     X = dataset.features(cls.info.input)
-    published = dict(config.config)
     params = {"weights": str(Path(config.weights).resolve()), **published}
     selection = CheckpointSelection()
 
@@ -84,22 +88,28 @@ def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = Non
         try:
             network = load_published(config.method, path, **published)
         except DataError as exc:
-            raise DataError(f"fold {cell.fold.id}, checkpoint {path}: {exc}") from None
+            raise DataError(f"fold {cell.fold.id}: {exc}") from None
         with torch.no_grad():
             logits = network(torch.as_tensor(X[dataset.rows(cell.fold.test)]))
         proba = torch.softmax(logits, dim=1).numpy().astype(np.float64)
         return Selected(proba, np.full(len(proba), -1), {"checkpoint": str(path)})
 
-    store = ResultStore(config.out)
     summary = RunSummary(total=len(folds))
+    cells = [Cell(config.method, "released", params, protocol.name, fold, 0, selection, dataset, len(folds))
+             for fold in folds]
+    spec = {"method": config.method, "weights": params["weights"], "protocol": config.protocol,
+            "data": [config.data] if isinstance(config.data, str) else list(config.data),
+            "config": [[k, v] for k, v in config.config]}
+    run_id = store.begin_run("evaluate", spec, socket.gethostname(), versions(), now())
+    store.plan({**c.record(), "run_id": run_id} for c in cells)
     progress.start(len(folds), 0)
-    for fold in folds:
-        cell = Cell(config.method, "released", params, protocol.name, fold, 0, selection, dataset)
+    for fold, cell in zip(folds, cells):
         progress.cell_started(cell)
-        ok, error = run_cell(cell, store, compute=predict)
+        ok, error = run_cell(cell, store, compute=predict, run_id=run_id)
         if ok:
             summary.done += 1
         else:
             summary.failed.append((f"fold {fold.id} ({files[fold.id]})", error or "?"))
         progress.cell_finished(cell, ok)
+    store.finish_run(run_id, now())
     return summary

@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from mebench.errors import ConfigError
+from mebench.params import ParamSpec, check_params, param_specs
 
 # Representations a method can ask for; a dataset computes each one from its raw data.
 REPRESENTATIONS: dict[str, str] = {
@@ -67,7 +68,7 @@ class Method:
 
     info: ClassVar[MethodInfo]
 
-    # -- parameters (scikit-learn style) ------------------------------------------------
+    # -- parameters (scikit-learn style, typed: mebench.params) ---------------------------
     @classmethod
     def param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
@@ -83,15 +84,22 @@ class Method:
         sig = inspect.signature(cls.__init__)
         return {n: sig.parameters[n].default for n in cls.param_names()}
 
+    @classmethod
+    def param_specs(cls) -> dict[str, ParamSpec]:
+        """Every parameter's declaration: default, type and bounds (from the constructor's annotations)."""
+        cls.param_names()  # keyword-only check
+        return param_specs(cls)
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` checked against the declarations and normalised; ConfigError names the bad one."""
+        return check_params(cls, dict(params), f"method {cls.info.name!r}")
+
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params: Any) -> "Method":
-        unknown = sorted(set(params) - set(self.param_names()))
-        if unknown:
-            raise ConfigError(f"method {self.info.name!r} has no parameter {', '.join(map(repr, unknown))}; "
-                              f"its parameters: {', '.join(self.param_names())}")
-        for k, v in params.items():
+        for k, v in self.check_params(params).items():
             setattr(self, k, v)
         return self
 
@@ -99,11 +107,7 @@ class Method:
     def from_preset(cls, preset: str = PAPER_PRESET, **overrides: Any) -> "Method":
         if preset not in cls.info.presets:
             raise ConfigError(f"method {cls.info.name!r} has no preset {preset!r}; presets: {', '.join(cls.info.presets)}")
-        params = {**cls.info.presets[preset], **overrides}
-        unknown = sorted(set(params) - set(cls.param_names()))
-        if unknown:
-            raise ConfigError(f"method {cls.info.name!r} has no parameter {', '.join(map(repr, unknown))}")
-        return cls(**params)
+        return cls(**cls.check_params({**cls.info.presets[preset], **overrides}))
 
     # -- estimator contract -----------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "Method":

@@ -13,6 +13,48 @@ from mebench.method import PAPER_PRESET
 from mebench.training import TorchMethod
 
 
+def check_published_config(cls: type, published_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of `cls`'s paper preset overridden by `published_config`, checked
+    against the method's parameter declarations (ConfigError naming a bad or unknown one)."""
+    if not (isinstance(cls, type) and issubclass(cls, TorchMethod)):
+        raise ConfigError(f"method {cls.info.name!r} is not a torch method; it has no checkpoints to load")
+    return cls.check_params({**cls.info.presets[PAPER_PRESET], **published_config})
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a .pth file, read with torch's safe loader only (never weights_only=False,
+    which would run arbitrary code from the file); DataError naming the file and the cause."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    if size == 0:
+        raise DataError(f"checkpoint {path} is empty (0 bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch's zip format, or a legacy pickle
+        raise DataError(f"cannot read checkpoint {path}: not a torch checkpoint (neither torch's zip format nor a pickle)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not a readable checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            why = "it holds Python objects besides tensors, which mebench does not unpickle (unsafe)"
+        elif isinstance(exc, (EOFError, IndexError)) or "pop from empty list" in str(exc):
+            why = "the file is truncated or not a torch checkpoint"
+        else:
+            why = f"not a torch checkpoint ({type(exc).__name__}: {first[:200]})"
+        raise DataError(f"cannot read checkpoint {path}: {why}") from None
+    if not _is_state_dict(obj):
+        kind = f"a tensor of shape {tuple(obj.shape)}" if isinstance(obj, torch.Tensor) else f"a {type(obj).__name__}"
+        raise DataError(f"checkpoint {path} holds {kind}, not a state dict (a mapping of names to tensors)")
+    return dict(obj)
+
+
 def load_published(method: str, state_dict: Mapping[str, torch.Tensor] | str | Path, **published_config: Any) -> nn.Module:
     """Build `method`'s network with its paper preset overridden by `published_config` (the released
     constructor arguments, e.g. `block_repeats=(2, 2, 8)`), load `state_dict` (a mapping or a .pth path)
@@ -20,17 +62,13 @@ def load_published(method: str, state_dict: Mapping[str, torch.Tensor] | str | P
     from mebench import plugins
 
     cls = plugins.methods.get(method)
-    if not issubclass(cls, TorchMethod):
-        raise ConfigError(f"method {method!r} is not a torch method; it has no checkpoints to load")
-    params = {**cls.info.presets[PAPER_PRESET], **published_config}
-    unknown = sorted(set(params) - set(cls.param_names()))
-    if unknown:
-        raise ConfigError(f"load_published({method!r}): unknown configuration {unknown}; parameters: {cls.param_names()}")
+    params = check_published_config(cls, published_config)
+    where = "the state dict"
     if isinstance(state_dict, (str, Path)):
-        try:
-            state_dict = torch.load(state_dict, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a data error
-            raise DataError(f"cannot read checkpoint {state_dict}: {exc}") from exc
+        where = f"checkpoint {state_dict}"
+        state_dict = read_checkpoint(Path(state_dict))
+    elif not _is_state_dict(state_dict):
+        raise DataError(f"{where} is a {type(state_dict).__name__}, not a state dict (a mapping of names to tensors)")
     network = cls(**params).build_network()
     expected = network.state_dict()
     missing = sorted(set(expected) - set(state_dict))
@@ -45,6 +83,6 @@ def load_published(method: str, state_dict: Mapping[str, torch.Tensor] | str | P
         if wrong:
             parts.append("wrong shapes " + ", ".join(
                 f"{k} {tuple(state_dict[k].shape)} != {tuple(expected[k].shape)}" for k in wrong[:5]))
-        raise DataError(f"checkpoint does not fit {method!r} with configuration {published_config}: " + "; ".join(parts))
+        raise DataError(f"{where} does not fit {method!r} with configuration {published_config}: " + "; ".join(parts))
     network.load_state_dict(state_dict, strict=True)
     return network.eval()

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from mebench.method import MethodInfo
+from mebench.params import BatchSize, Epochs, LearningRate, NumClasses, PositiveFloat, Seed
 from mebench.training import TorchMethod
 
 U_CHANNEL = 2  # flow channels are (strain, v, u): u is the horizontal component
@@ -116,8 +117,8 @@ class DualInceptionMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0, epochs: int = 40, lr: float = 1e-4,
-                 batch_size: int = 3, shuffle: bool = True, input_scale: float = 1.0 / 255.0, device: str = "cpu"):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 40, lr: LearningRate = 1e-4,
+                 batch_size: BatchSize = 3, shuffle: bool = True, input_scale: PositiveFloat = 1.0 / 255.0, device: str = "cpu"):
         self.num_classes = num_classes
         self.seed = seed
         self.epochs = epochs

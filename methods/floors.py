@@ -22,6 +22,7 @@ import numpy as np
 
 from mebench.errors import DataError
 from mebench.method import EpochCallback, Method, MethodInfo
+from mebench.params import NumClasses, Seed
 
 CITATION = ("Pedregosa, F. et al. Scikit-learn: Machine Learning in Python. Journal of Machine Learning Research 12, "
             "2825-2830 (2011) (DummyClassifier).")
@@ -34,7 +35,7 @@ class _FloorMethod(Method):
     class_counts_: np.ndarray
     class_frequencies_: np.ndarray
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
         self.num_classes = num_classes
         self.seed = seed
 
@@ -64,7 +65,7 @@ class MajorityMethod(_FloorMethod):
         presets={"paper": {}, "quick": {}},
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
         super().__init__(num_classes=num_classes, seed=seed)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -85,7 +86,7 @@ class StratifiedMethod(_FloorMethod):
         presets={"paper": {}, "quick": {}},
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
         super().__init__(num_classes=num_classes, seed=seed)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from einops.layers.torch import Rearrange, Reduce
 from torch import nn
 
 from mebench.method import MethodInfo
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, PositiveInt, Seed
 from mebench.training import TorchMethod
 
 
@@ -161,9 +162,9 @@ class HTNetMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0, image_size: int = 28, patch_size: int = 7,
-                 dim: int = 256, heads: int = 3, num_hierarchies: int = 3, block_repeats: tuple[int, ...] = (2, 2, 10),
-                 mlp_mult: int = 4, dropout: float = 0.0, epochs: int = 800, lr: float = 5e-5, batch_size: int = 256,
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, image_size: PositiveInt = 28, patch_size: PositiveInt = 7,
+                 dim: PositiveInt = 256, heads: PositiveInt = 3, num_hierarchies: PositiveInt = 3, block_repeats: tuple[int, ...] = (2, 2, 10),
+                 mlp_mult: PositiveInt = 4, dropout: DropoutRate = 0.0, epochs: Epochs = 800, lr: LearningRate = 5e-5, batch_size: BatchSize = 256,
                  shuffle: bool = False, device: str = "cpu"):
         self.num_classes = num_classes
         self.seed = seed

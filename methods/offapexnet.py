@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from mebench.method import MethodInfo
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, PositiveFloat, Seed
 from mebench.training import TorchMethod
 
 U_CHANNEL = 2  # flow channels are (strain, v, u)
@@ -104,8 +105,8 @@ class OFFApexNetMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0, epochs: int = 3000, lr: float = 1e-4,
-                 batch_size: int = 256, shuffle: bool = True, dropout: float = 0.5, input_scale: float = 1.0 / 255.0,
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 3000, lr: LearningRate = 1e-4,
+                 batch_size: BatchSize = 256, shuffle: bool = True, dropout: DropoutRate = 0.5, input_scale: PositiveFloat = 1.0 / 255.0,
                  device: str = "cpu"):
         self.num_classes = num_classes
         self.seed = seed

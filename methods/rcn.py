@@ -46,6 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mebench.method import MethodInfo
+from mebench.params import (BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, PositiveFloat, PositiveInt, Seed,
+                            UnitInterval)
 from mebench.training import TorchMethod
 
 
@@ -129,10 +131,11 @@ class RCNAMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0, featuremaps: int = 32, pool_size: int = 5,
-                 num_layers: int = 1, dropout: float = 0.5, image_size: int | None = 60,
-                 input_scale: float = 1.0 / 255.0, epochs: int = 20, lr: float = 5e-4, momentum: float = 0.9,
-                 batch_size: int = 64, shuffle: bool = True, device: str = "cpu"):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, featuremaps: PositiveInt = 32,
+                 pool_size: PositiveInt = 5, num_layers: PositiveInt = 1, dropout: DropoutRate = 0.5,
+                 image_size: PositiveInt | None = 60, input_scale: PositiveFloat = 1.0 / 255.0, epochs: Epochs = 20,
+                 lr: LearningRate = 5e-4, momentum: UnitInterval = 0.9, batch_size: BatchSize = 64, shuffle: bool = True,
+                 device: str = "cpu"):
         self.num_classes = num_classes
         self.seed = seed
         self.featuremaps = featuremaps

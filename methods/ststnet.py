@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mebench.method import MethodInfo
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, Seed
 from mebench.training import TorchMethod
 
 
@@ -59,8 +60,8 @@ class STSTNetMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0, epochs: int = 800, lr: float = 5e-5,
-                 batch_size: int = 256, shuffle: bool = False, dropout: float = 0.5, device: str = "cpu"):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 800, lr: LearningRate = 5e-5,
+                 batch_size: BatchSize = 256, shuffle: bool = False, dropout: DropoutRate = 0.5, device: str = "cpu"):
         self.num_classes = num_classes
         self.seed = seed
         self.epochs = epochs

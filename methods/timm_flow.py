@@ -34,6 +34,8 @@ from torch import nn
 
 from mebench.errors import UnknownNameError
 from mebench.method import MethodInfo
+from mebench.params import (BatchSize, Epochs, LearningRate, NonNegativeFloat, NumClasses, PositiveFloat, PositiveInt,
+                            Seed)
 from mebench.training import TorchMethod
 
 DEFAULT_MODEL = "resnet18"
@@ -100,9 +102,10 @@ class TimmFlowMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: int = 3, seed: int = 0, model_name: str = DEFAULT_MODEL, image_size: int = 112,
-                 input_scale: float = 1.0 / 255.0, epochs: int = 50, lr: float = 1e-4, weight_decay: float = 1e-3,
-                 batch_size: int = 32, shuffle: bool = True, device: str = "cpu"):
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, model_name: str = DEFAULT_MODEL,
+                 image_size: PositiveInt = 112, input_scale: PositiveFloat = 1.0 / 255.0, epochs: Epochs = 50,
+                 lr: LearningRate = 1e-4, weight_decay: NonNegativeFloat = 1e-3, batch_size: BatchSize = 32,
+                 shuffle: bool = True, device: str = "cpu"):
         self.num_classes = num_classes
         self.seed = seed
         self.model_name = model_name

@@ -26,6 +26,24 @@ CLASSES = ("negative", "positive", "surprise")
 SOURCES = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM"}
 
 
+def check_sources(dataset: Dataset) -> None:
+    """Every sample must come from one of the composite's sources, named exactly: a source the
+    protocol does not know (or a differently cased name) is an error naming it, never dropped."""
+    counts = dataset.samples["dataset"].value_counts(sort=False)
+    unknown = [name for name in counts.index if name not in SOURCES]
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        rows = dataset.samples.loc[dataset.samples["dataset"] == name, "sample"].tolist()
+        close = [s for s in SOURCES if s == str(name).strip().lower().replace(" ", "").replace("-", "")]
+        hint = f", did you mean {close[0]!r}?" if close else ""
+        shown = ", ".join(rows[:3]) + (" ..." if len(rows) > 3 else "")
+        parts.append(f"{name!r} ({len(rows)} sample(s): {shown}){hint}")
+    raise DataError(f"the composite protocol takes samples of {', '.join(SOURCES)} only (names are case-sensitive); "
+                    f"dataset {dataset.name!r} has samples of unknown source " + "; ".join(parts))
+
+
 class MEGC2019Composite(Protocol):
     name = "composite"
     summary = "MEGC2019 composite: SMIC-HS + CASME II + SAMM, 3 classes, LOSO over all subjects; groups Full, SMIC, CASME II, SAMM"
@@ -35,6 +53,7 @@ class MEGC2019Composite(Protocol):
         self.selection = selection
 
     def prepare(self, dataset: Dataset) -> Dataset:
+        check_sources(dataset)
         if "native_label" in dataset.samples.columns:
             # raw datasets (native labels): exactly the MEGC2019 list, mapped to the 3 classes;
             # every listed clip missing from the data is named in the error
@@ -51,8 +70,7 @@ class MEGC2019Composite(Protocol):
             raise DataError(
                 f"the composite protocol needs samples from {', '.join(SOURCES)}; dataset {dataset.name!r} has none from {', '.join(missing)}"
             )
-        keep = dataset.samples["dataset"].isin(list(SOURCES))
-        return dataset if keep.all() else dataset.subset(keep.to_numpy(), name_suffix="[composite]")
+        return dataset
 
     def folds(self, samples: pd.DataFrame) -> list[Fold]:
         return loso_folds(samples)

@@ -46,6 +46,8 @@ class IndexContext:
     friedman: object = None  # reports.analysis.FriedmanAnalysis
     leakage: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    completeness: pd.DataFrame | None = None  # reports.results.completeness of every cell
+    incomplete: dict = field(default_factory=dict)  # (protocol, variant) -> what is missing
 
 
 def _join(values) -> str:
@@ -81,7 +83,17 @@ def _run_section(ctx: IndexContext) -> list[str]:
         lines.append(f"  - `{method}` preset `{preset}`, parameters `{phash}`, epoch selection {sel}, "
                      f"seeds {_join(sorted(part['seed'].unique()))}; {_n(part['fold'].nunique(), 'fold')}")
     lines.append(f"- **mebench version**: {__version__} (report); run by {_join(sorted(cells['mebench_version'].unique()))}")
-    return lines + [""]
+    lines.append("")
+    if ctx.incomplete:
+        lines += ["### Incomplete results (‡)", "",
+                  "These methods lack results for some folds: their scores pool fewer test samples than the protocol "
+                  "has, and they are marked ‡ in every table. Rerun the same `mebench run` command to compute the "
+                  "missing cells (failed cells keep their error in results.sqlite).", ""]
+        lines += [f"- `{variant}` ({protocol}): {text}" for (protocol, variant), text in ctx.incomplete.items()]
+        lines.append("")
+    elif ctx.completeness is not None:
+        lines += ["Every planned fold of every method and seed has a result.", ""]
+    return lines
 
 
 def _stats_section(ctx: IndexContext) -> list[str]:

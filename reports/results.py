@@ -8,6 +8,7 @@ separately for each seed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,21 +24,39 @@ METRIC_LABELS = {"uf1": "UF1", "uar": "UAR", "accuracy": "Acc"}
 VARIANT_KEYS = ["method", "preset", "params_hash", "data", "epoch_selection"]
 
 
-def load_predictions(run_dir: Path | str) -> pd.DataFrame:
-    """Every stored prediction of finished cells, with a `variant` label per method configuration."""
+@dataclass
+class RunResults:
+    """What a report reads from a run folder: the predictions of finished cells and every cell
+    (pending, done or failed), both with the `variant` label of their method configuration."""
+
+    preds: pd.DataFrame
+    cells: pd.DataFrame
+
+
+def load_run(run_dir: Path | str) -> RunResults:
     store = ResultStore(run_dir)
-    if not store.path.exists():
-        raise DataError(f"{run_dir} holds no results database ({store.path.name}); run `mebench run --out {run_dir}` first")
+    cells = store.cells()  # DataError when there is no database
+    cells["data"] = cells["dataset"]  # the name predictions use for the cell's dataset
     preds = store.predictions()
     if preds.empty:
-        raise DataError(f"{store.path} holds no finished cells yet")
-    preds["variant"] = variant_labels(preds)
+        counts = cells["status"].value_counts()
+        status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
+        raise DataError(f"{store.path} holds no finished cells yet ({status})")
+    labels = variant_labels(cells)
+    cells["variant"] = [labels[tuple(r)] for r in cells[VARIANT_KEYS].itertuples(index=False)]
+    preds["variant"] = [labels[tuple(r)] for r in preds[VARIANT_KEYS].itertuples(index=False)]
     preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
-    return preds
+    return RunResults(preds, cells)
 
 
-def variant_labels(frame: pd.DataFrame) -> pd.Series:
-    """Method name, qualified only as far as needed to tell configurations in the same run apart."""
+def load_predictions(run_dir: Path | str) -> pd.DataFrame:
+    """Every stored prediction of finished cells, with a `variant` label per method configuration."""
+    return load_run(run_dir).preds
+
+
+def variant_labels(frame: pd.DataFrame) -> dict[tuple, str]:
+    """Method name, qualified only as far as needed to tell configurations in the same run apart;
+    keyed by the VARIANT_KEYS values."""
     combos = frame[VARIANT_KEYS].drop_duplicates()
     labels = {}
     for row in combos.itertuples(index=False):
@@ -52,7 +71,36 @@ def variant_labels(frame: pd.DataFrame) -> pd.Series:
         if row.epoch_selection != "final":
             label += f" ({row.epoch_selection})"
         labels[tuple(row)] = label
-    return pd.Series([labels[tuple(r)] for r in frame[VARIANT_KEYS].itertuples(index=False)], index=frame.index)
+    return labels
+
+
+def completeness(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, protocol and seed: folds planned, done, failed and pending; `complete` when every
+    planned fold is done."""
+    frame = cells.assign(done=cells["status"].eq("done"), failed=cells["status"].eq("failed"),
+                         pending=cells["status"].eq("pending"))
+    out = frame.groupby(["variant", "protocol", "seed"], sort=False).agg(
+        n_folds=("n_folds", "max"), done=("done", "sum"), failed=("failed", "sum"), pending=("pending", "sum")
+    ).reset_index()
+    out["complete"] = out["done"] >= out["n_folds"]
+    return out
+
+
+def incomplete_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(protocol, variant) -> what is missing, for every variant with a fold not done under some seed,
+    e.g. "61 of 68 folds (seed 0: 5 failed, 2 not run)"."""
+    notes = {}
+    for (variant, protocol), part in completeness(cells).groupby(["variant", "protocol"], sort=False):
+        if part["complete"].all():
+            continue
+        planned, done = int(part["n_folds"].sum()), int(part["done"].sum())
+        seeds = []
+        for r in part[~part["complete"]].itertuples():
+            what = [f"{r.failed} failed" if r.failed else "", f"{r.pending} not run" if r.pending else ""]
+            seeds.append(f"seed {r.seed}: " + ", ".join(w for w in what if w))
+        unit = "folds" if len(part) == 1 else "fold-seed cells"
+        notes[(protocol, variant)] = f"{done} of {planned} {unit} done ({'; '.join(seeds)})"
+    return notes
 
 
 def group_masks(protocol: str, frame: pd.DataFrame) -> dict[str, pd.Series]:

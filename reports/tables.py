@@ -16,6 +16,7 @@ The LaTeX needs only ``\\usepackage{booktabs}``.
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import pandas as pd
 
@@ -32,6 +33,19 @@ DAGGER_NOTE_TEXT = ("† Epoch chosen per test subject by its test accuracy (the
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                 "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def _incomplete_of(incomplete: Mapping[tuple[str, str], str] | None, protocol: str, part: pd.DataFrame) -> dict[str, str]:
+    """The incomplete methods among the table's rows."""
+    shown = set(part["method"])
+    return {m: text for (p, m), text in (incomplete or {}).items() if p == protocol and m in shown}
+
+
+def _incomplete_note(missing: Mapping[str, str], tex: bool) -> str:
+    mark = r"$^\ddagger$" if tex else "‡"
+    items = "; ".join(f"{_tex_escape(m) if tex else m}: {text}" for m, text in missing.items())
+    return (f"{mark} Incomplete: some folds have no result, so these scores pool fewer test samples than the "
+            f"protocol has: {items}.")
 
 
 def _groups_in_order(summary: pd.DataFrame) -> list[str]:
@@ -130,17 +144,20 @@ def _published_note(source: str, tex: bool) -> str:
 
 def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None, *,
                 significant: set | frozenset = frozenset(), reference: str | None = None, alpha: float = 0.05,
-                published: pd.DataFrame | None = None, published_source: str = "") -> str:
+                published: pd.DataFrame | None = None, published_source: str = "",
+                incomplete: Mapping[tuple[str, str], str] | None = None) -> str:
     """Methods x groups x {UF1, UAR}: mean ± std over seeds, best in bold, second underlined.
 
     ``significant``: (protocol, method, group) whose UF1 differs from ``reference``'s (marked *).
     ``published``: rows of :func:`reports.published.published_summary`, shown below the measured
-    ones (marked §) when they belong to ``protocol``.
+    ones (marked §) when they belong to ``protocol``. ``incomplete``: (protocol, method) -> what is
+    missing (:func:`reports.results.incomplete_notes`), marked ‡ and explained in a footnote.
     """
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
     methods = list(dict.fromkeys(part["method"]))
+    missing = _incomplete_of(incomplete, protocol, part)
     cells = _Cells(part, groups, TABLE_METRICS)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     cols = "l" + "cc" * len(groups)
@@ -152,7 +169,8 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     lines.append(" & " + " & ".join("UF1 & UAR" for _ in groups) + r" \\")
     lines.append(r"\midrule")
     for meth in methods:
-        name = _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
+        name = (_tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
+                + (r"$^\ddagger$" if meth in missing else ""))
         row = []
         for g in groups:
             for m in TABLE_METRICS:
@@ -178,6 +196,8 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     notes = []
     if leaky:
         notes.append(DAGGER_NOTE)
+    if missing:
+        notes.append(_incomplete_note(missing, tex=True))
     if reference is not None:
         notes.append(_significance_note(reference, alpha, tex=True))
     if pub_methods:
@@ -190,13 +210,15 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     return "\n".join(lines) + "\n"
 
 
-def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95) -> str:
+def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95,
+                        incomplete: Mapping[tuple[str, str], str] | None = None) -> str:
     """One section per reporting group (Full, then each dataset): UF1, UAR and accuracy as mean ± std
     over seeds with the subject-bootstrap confidence interval of the mean; best bold, second underlined."""
     part = _part(summary, protocol, DATASET_METRICS)
     groups = _groups_in_order(part)
     cells = _Cells(part, groups, DATASET_METRICS)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    missing = _incomplete_of(incomplete, protocol, part)
     pct = f"{level * 100:g}\\%"
     lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3.5pt}",
              r"\begin{tabular}{lcccccc}", r"\toprule",
@@ -215,11 +237,14 @@ def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: in
                     continue
                 row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m)))
                 row.append(rf"{{\scriptsize[{r.ci_low:.{CI_DIGITS}f}, {r.ci_high:.{CI_DIGITS}f}]}}")
-            name = r"\quad " + _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
+            name = (r"\quad " + _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
+                    + (r"$^\ddagger$" if meth in missing else ""))
             lines.append(name + " & " + " & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if leaky:
         lines.append(rf"\par\smallskip\footnotesize {DAGGER_NOTE}")
+    if missing:
+        lines.append(rf"\par\smallskip\footnotesize {_incomplete_note(missing, tex=True)}")
     cap = (f"{_tex_escape(protocol)} protocol per dataset: mean $\\pm$ std over {_seeds_text(part['seeds'])} of the "
            f"pooled scores, and the {pct} confidence interval of that mean by a bootstrap over subjects "
            f"({n_resamples} resamples of whole subjects); best in bold, second underlined.")
@@ -233,7 +258,8 @@ def _md_marked(text: str, mark: str | None) -> str:
 
 def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | frozenset = frozenset(),
                    reference: str | None = None, alpha: float = 0.05, published: pd.DataFrame | None = None,
-                   published_source: str = "", n_resamples: int = 2000, level: float = 0.95) -> str:
+                   published_source: str = "", n_resamples: int = 2000, level: float = 0.95,
+                   incomplete: Mapping[tuple[str, str], str] | None = None) -> str:
     """The LaTeX tables' content in Markdown: the main table (with the epoch selection of every row)
     followed by the per-dataset table with confidence intervals."""
     part = _part(summary, protocol, TABLE_METRICS)
@@ -242,11 +268,13 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     cells = _Cells(part, groups, TABLE_METRICS)
     selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    missing = _incomplete_of(incomplete, protocol, part)
     head = ["Method", "Epoch selection"] + [f"{g} {METRIC_LABELS[m]}" for g in groups for m in TABLE_METRICS]
     lines = [f"### {protocol}: UF1 and UAR, mean ± std over {_seeds_text(part['seeds']).replace('--', '–')}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for meth in dict.fromkeys(part["method"]):
-        row = [_md_escape(meth) + (" †" if meth in leaky else ""), str(selection.get(meth, ""))]
+        row = [_md_escape(meth) + (" †" if meth in leaky else "") + (" ‡" if meth in missing else ""),
+               str(selection.get(meth, ""))]
         for g in groups:
             for m in TABLE_METRICS:
                 r = cells.rows.get((meth, g, m))
@@ -265,6 +293,8 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     notes = ["Best of each column in **bold**, second in _italics_ (measured rows only)."]
     if leaky or (not pub.empty and pub["leaky"].astype(bool).any()):
         notes.append(DAGGER_NOTE_TEXT)
+    if missing:
+        notes.append(_incomplete_note(missing, tex=False))
     if reference is not None:
         notes.append(_significance_note(reference, alpha, tex=False).replace("*", "\\*", 1))
     if not pub.empty:
@@ -279,7 +309,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
               f"{n_resamples} resamples)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
         for meth in dict.fromkeys(full.loc[full["group"] == g, "method"]):
-            row = [g, _md_escape(meth) + (" †" if meth in leaky else "")]
+            row = [g, _md_escape(meth) + (" †" if meth in leaky else "") + (" ‡" if meth in missing else "")]
             for m in DATASET_METRICS:
                 r = dcells.rows.get((meth, g, m))
                 if r is None or "ci_low" not in full.columns:
@@ -291,7 +321,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     return "\n".join(lines) + "\n"
 
 
-def terminal_table(summary: pd.DataFrame, protocol: str):
+def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tuple[str, str], str] | None = None):
     """A rich Table with the same content as the LaTeX one."""
     from rich.table import Table
 
@@ -304,9 +334,12 @@ def terminal_table(summary: pd.DataFrame, protocol: str):
             table.add_column(f"{g} {METRIC_LABELS[m]}", justify="right")
     cell = {(r.method, r.group, r.metric): (r.mean, r.std) for r in part.itertuples()}
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    missing = _incomplete_of(incomplete, protocol, part)
     for meth in dict.fromkeys(part["method"]):
-        label = meth + (" † (leaky)" if meth in leaky else "")
+        label = meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")
         table.add_row(label, *[_fmt(*cell[(meth, g, m)]) if (meth, g, m) in cell else "--" for g in groups for m in TABLE_METRICS])
+    if missing:
+        table.caption = _incomplete_note(missing, tex=False)
     return table
 
 
@@ -314,7 +347,7 @@ def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """summary.csv: one row per protocol and method, a column per group, metric and statistic
     (e.g. ``Full_uf1_mean``, ``Full_uf1_std``, ``Full_uf1_ci_low``, ``Full_uf1_ci_high``)."""
     stats = [c for c in ("mean", "std", "ci_low", "ci_high") if c in summary.columns]
-    id_cols = [c for c in ("protocol", "method", "data", "epoch_selection", "leaky") if c in summary.columns]
+    id_cols = [c for c in ("protocol", "method", "data", "epoch_selection", "leaky", "complete") if c in summary.columns]
     frame = summary.copy()
     frame["col"] = frame["group"] + "_" + frame["metric"]
     order = list(dict.fromkeys(frame["col"]))

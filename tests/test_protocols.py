@@ -60,16 +60,24 @@ def test_composite_refuses_wrong_classes_or_missing_sources():
         protocol.prepare(ds)
 
 
-def test_composite_selects_its_three_sources():
-    protocol = plugins.protocols.get("composite")()
-    table = tiny_table()
-    extra = table[table["dataset"] == "samm"].assign(dataset="casme3")
+def _mixed(rename: dict[int, str]):
+    """The tiny table with some rows' dataset renamed (row index -> new name)."""
     from mebench.dataset import Dataset, table_fingerprint
-    import pandas as pd
-
-    samples = make_sample_table(pd.concat([table, extra]), CLASSES)
+    table = tiny_table()
+    for i, name in rename.items():
+        table.loc[i, "dataset"] = name
+    samples = make_sample_table(table, CLASSES)
     X = np.zeros((len(samples), 3, 28, 28), np.float32)
-    ds = Dataset("mix", "mix", CLASSES, samples, table_fingerprint(samples), lambda rep: X)
-    prepared = protocol.prepare(ds)
-    assert set(prepared.samples["dataset"]) == {"smic", "casme2", "samm"}
-    assert prepared.features("flow").shape[0] == 36
+    return Dataset("mix", "mix", CLASSES, samples, table_fingerprint(samples), lambda rep: X)
+
+
+def test_composite_refuses_samples_of_other_sources_instead_of_dropping_them():
+    protocol = plugins.protocols.get("composite")()
+    casme2_rows = [i for i, d in enumerate(tiny_table()["dataset"]) if d == "casme2"][:5]
+    with pytest.raises(DataError) as err:
+        protocol.prepare(_mixed({i: "CASME2" for i in casme2_rows}))
+    text = str(err.value)
+    assert "'CASME2' (5 sample(s)" in text and "did you mean 'casme2'?" in text and "CASME2/s1/c0" in text
+    with pytest.raises(DataError, match="'casme3' \\(1 sample"):
+        protocol.prepare(_mixed({0: "casme3"}))
+    assert protocol.prepare(_mixed({})).samples.shape[0] == 36  # exactly the three sources: kept whole

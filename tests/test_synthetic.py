@@ -102,7 +102,7 @@ def test_fingerprint_stable_and_follows_config(tmp_path):
     assert synthetic_dataset(dataclasses.replace(DEFAULT_CONFIG, noise=5.0), cache_dir=tmp_path).fingerprint != a.fingerprint
     assert synthetic_dataset(dataclasses.replace(DEFAULT_CONFIG, seed=1), cache_dir=tmp_path).fingerprint != a.fingerprint
     # building a dataset computes no features: they are lazy
-    assert a.cache.computed == [] and not any(tmp_path.rglob("*.npy"))
+    assert a.cache.computed == [] and not any(tmp_path.rglob("*.arr"))
 
 
 def test_features_cached_and_identical(loaded, cache_dir, monkeypatch):

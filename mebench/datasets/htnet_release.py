@@ -26,6 +26,10 @@ unreadable file (path and sample id) and every row with an unknown label.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -46,6 +50,7 @@ CLASS_NAMES = ("negative", "positive", "surprise")
 LABELS = {"0": "negative", "1": "positive", "2": "surprise"}
 FLOW_SHAPE = (GRID, GRID, 3)
 LANDMARK_NAMESPACE = "htnet-release/landmarks"
+MIN_FACE_SIDE = GRID  # the published pipeline resizes the apex face to 28x28 before finding landmarks
 MAX_LISTED = 1000  # problems listed one per line in an error (all of them unless the release is badly broken)
 
 
@@ -82,25 +87,55 @@ def _read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
-    """Load an HTNet release directory (`--data htnet-release:PATH`); see the module docstring."""
-    if path is None or not str(path).strip():
-        raise ConfigError("--data htnet-release:PATH needs a path: the folder holding "
-                          f"{CSV_NAME}, {FLOW_DIR}/ and {FACE_DIR}/")
-    root = Path(str(path).strip()).expanduser()
-    if not root.exists():
-        raise DataError(f"htnet-release: {root} does not exist")
-    if not root.is_dir():
-        raise DataError(f"htnet-release: {root} is not a directory")
-    root = root.resolve()
+def _decode(data: bytes, flags: int) -> tuple[np.ndarray | None, str]:
+    """(image, "") or (None, why it cannot be read)."""
+    if not data:
+        return None, "empty file (0 bytes)"
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as exc:
+        return None, f"OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})"
+    if img is None or img.size == 0:
+        return None, "not a decodable image"
+    return img, ""
+
+
+def _plain_name(name: str) -> bool:
+    """A file name the release may use: inside its folder (no absolute path, no `..`)."""
+    parts = re.split(r"[\\/]", name)
+    return bool(name) and not os.path.isabs(name) and not re.match(r"^[A-Za-z]:", name) and ".." not in parts
+
+
+@dataclass
+class ReleaseScan:
+    """The release's CSV checked against its files: the sample table, the flow images, digests of
+    the files, and every problem found (each naming the file or CSV line and the sample)."""
+
+    root: Path
+    table: pd.DataFrame | None = None
+    flow: np.ndarray | None = None
+    flow_digest: str = ""
+    face_digest: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def scan_release(root: Path) -> ReleaseScan:
+    """Read and check everything a release Dataset needs; problems are collected, not raised."""
+    scan = ReleaseScan(root)
     csv_path = root / CSV_NAME
     if not csv_path.is_file():
-        raise DataError(f"htnet-release: {csv_path} is missing")
-    rows = _read_csv(csv_path)
+        scan.problems.append(f"{csv_path} is missing")
+        return scan
+    try:
+        rows = _read_csv(csv_path)
+    except DataError as exc:
+        scan.problems.append(str(exc))
+        return scan
     if rows.empty:
-        raise DataError(f"{csv_path} has no rows")
+        scan.problems.append(f"{csv_path} has no rows")
+        return scan
 
-    problems: list[str] = []
+    problems = scan.problems
     ids = rows["dataset"] + "/" + rows["sub"] + "/" + rows["filename_o"]
     for i, row in rows.iterrows():
         line = f"{CSV_NAME} line {i + 2} (sample {ids[i]})"
@@ -109,8 +144,15 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
             problems.append(f"{line}: empty {', '.join(empty)}")
         if row["label"] not in LABELS:
             problems.append(f"{line}: unknown label {row['label']!r} (expected 0, 1 or 2)")
+        flow_name = flow_file_name(row["sub"], row["filename_o"])
+        if row["sub"] and row["filename_o"] and (not _plain_name(flow_name) or re.search(r"[\\/]", flow_name)):
+            problems.append(f"{line}: sub and filename_o make the flow file name {flow_name!r}, which leaves "
+                            f"{FLOW_DIR}/ (refused)")
+        if row["imagename"] and not _plain_name(row["imagename"]):
+            problems.append(f"{line}: imagename {row['imagename']!r} points outside {FACE_DIR}/ (refused: the CSV "
+                            "may only name files inside the release)")
     if problems:
-        raise _problem_error(root, problems)
+        return scan
 
     table_rows = pd.DataFrame({
         "dataset": rows["dataset"], "subject": rows["sub"], "clip": rows["filename_o"],
@@ -118,7 +160,11 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
         "flow_file": [flow_file_name(s, f) for s, f in zip(rows["sub"], rows["filename_o"])],
         "face_file": rows["imagename"],
     })
-    table = make_sample_table(table_rows, CLASS_NAMES)
+    try:
+        table = make_sample_table(table_rows, CLASS_NAMES)
+    except DataError as exc:
+        problems.append(f"{csv_path}: {exc}")
+        return scan
 
     flow_dir, face_dir = root / FLOW_DIR, root / FACE_DIR
     for folder in (flow_dir, face_dir):
@@ -131,11 +177,11 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
         if flow_dir.is_dir():
             file = flow_dir / flow_name
             data = _read_bytes(file)
-            img = None if data is None else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            img, why = (None, "") if data is None else _decode(data, cv2.IMREAD_UNCHANGED)
             if data is None:
                 problems.append(f"missing flow image {file} (sample {sample})")
             elif img is None:
-                problems.append(f"unreadable flow image {file} (sample {sample})")
+                problems.append(f"unreadable flow image {file} (sample {sample}): {why}")
             elif img.shape != FLOW_SHAPE or img.dtype != np.uint8:
                 problems.append(f"unreadable flow image {file} (sample {sample}): shape {img.shape} {img.dtype}, "
                                 f"expected {FLOW_SHAPE} uint8")
@@ -146,28 +192,56 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
         if face_dir.is_dir():
             file = face_dir / face_name
             data = _read_bytes(file)
+            img, why = (None, "") if data is None else _decode(data, cv2.IMREAD_COLOR)
             if data is None:
                 problems.append(f"missing apex face image {file} (sample {sample})")
-            elif cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None:
-                problems.append(f"unreadable apex face image {file} (sample {sample})")
+            elif img is None:
+                problems.append(f"unreadable apex face image {file} (sample {sample}): {why}")
+            elif min(img.shape[:2]) < MIN_FACE_SIDE:
+                problems.append(f"apex face image {file} (sample {sample}) is {img.shape[1]}x{img.shape[0]} px: "
+                                f"too small to find landmarks on (at least {MIN_FACE_SIDE}x{MIN_FACE_SIDE} expected)")
             else:
                 face_hash.update(f"{len(data)}:".encode())
                 face_hash.update(data)
-    if problems:
-        raise _problem_error(root, problems)
+    scan.table, scan.flow = table, flow
+    scan.flow_digest, scan.face_digest = flow_hash.hexdigest(), face_hash.hexdigest()
+    return scan
 
-    features = ReleaseFeatures(root, table, flow, face_hash.hexdigest(), ArrayCache(cache_dir))
+
+def release_root(path: str | None) -> Path:
+    if path is None or not str(path).strip():
+        raise ConfigError("--data htnet-release:PATH needs a path: the folder holding "
+                          f"{CSV_NAME}, {FLOW_DIR}/ and {FACE_DIR}/")
+    root = Path(str(path).strip()).expanduser()
+    if not root.exists():
+        raise DataError(f"htnet-release: {root} does not exist")
+    if not root.is_dir():
+        raise DataError(f"htnet-release: {root} is not a directory")
+    return root.resolve()
+
+
+def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
+    """Load an HTNet release directory (`--data htnet-release:PATH`); see the module docstring."""
+    scan = scan_release(release_root(path))
+    if scan.problems:
+        raise _problem_error(scan.root, scan.problems)
+    table = scan.table
+    features = ReleaseFeatures(scan.root, table, scan.flow, scan.face_digest, ArrayCache(cache_dir))
     counts = table.groupby("dataset", sort=False).size()
     return Dataset(
         name=NAME,
-        source=f"{NAME}:{root}",
+        source=f"{NAME}:{scan.root}",
         class_names=CLASS_NAMES,
         samples=table,
-        fingerprint=table_fingerprint(table, "htnet-release-flow:" + flow_hash.hexdigest()),
+        fingerprint=table_fingerprint(table, "htnet-release-flow:" + scan.flow_digest),
         feature_function=features,
         description=f"HTNet release (MEGC2019 composite): {len(table)} samples, "
         f"{table['subject_key'].nunique()} subjects ({', '.join(f'{k} {v}' for k, v in counts.items())})",
     )
+
+
+def fallback_text() -> str:
+    return "dlib's 68-point predictor run on the whole image"
 
 
 class ReleaseFeatures:
@@ -179,6 +253,7 @@ class ReleaseFeatures:
         self.flow = flow
         self.face_digest = face_digest
         self.cache = cache
+        self._warned = False
 
     def __call__(self, representation: str) -> np.ndarray:
         if representation == "flow":
@@ -195,15 +270,26 @@ class ReleaseFeatures:
         return {"version": LANDMARKS_VERSION, "faces": list(self.table["face_file"]), "face_bytes_sha256": self.face_digest}
 
     def landmarks(self) -> tuple[np.ndarray, np.ndarray]:
-        """((N, 5, 2) points on the 28x28 grid, (N,) how strings), from the cache or dlib."""
+        """((N, 5, 2) points on the 28x28 grid, (N,) how strings), from the cache or dlib. Warns once,
+        naming them, about the samples whose face was not found."""
         from mebench.features.landmarks import HOW_CODES
 
-        packed = self.cache.get_or_compute(LANDMARK_NAMESPACE, self.landmark_key(), self._compute_landmarks)
-        packed = np.asarray(packed, dtype=np.float64)
-        if packed.shape != (len(self.table), 11):
-            raise DataError(f"landmark cache entry has shape {packed.shape}, expected ({len(self.table)}, 11)")
+        packed = self.cache.get_or_compute(LANDMARK_NAMESPACE, self.landmark_key(), self._compute_landmarks,
+                                           shape=(len(self.table), 11), dtype=np.float64)
         how = np.array([HOW_CODES[int(c)] for c in packed[:, 10]], dtype=object)
+        self._warn_fallbacks(how)
         return packed[:, :10].reshape(-1, 5, 2), how
+
+    def _warn_fallbacks(self, how: np.ndarray) -> None:
+        if self._warned:
+            return
+        from mebench.features.landmarks import DETECTED
+
+        self._warned = True
+        fallback = self.table["sample"][how != DETECTED].tolist()
+        if fallback:
+            warnings.warn(f"htnet-release: no face found on {len(fallback)} of {len(how)} apex faces; their landmarks "
+                          f"come from the fallback ({fallback_text()}): {', '.join(fallback)}", stacklevel=3)
 
     def _compute_landmarks(self) -> np.ndarray:
         """(N, 11): five (x, y) points flattened, then the index of `how` in HOW_CODES."""
@@ -235,4 +321,35 @@ def landmark_report(dataset: Dataset) -> pd.DataFrame:
     for k in range(5):
         report[f"x{k}"] = points[:, k, 0]
         report[f"y{k}"] = points[:, k, 1]
+    return report
+
+
+def check_release(path: str | None, *, faces: bool = True, cache_dir=None):
+    """`mebench datasets check htnet-release:PATH`: every problem of the CSV and its files, then (with
+    `faces`) every apex face on which no face is found, as a CheckReport."""
+    from mebench.datasets.raw.check import CheckReport
+    from mebench.datasets.raw.records import ERROR, FACE_FALLBACK, METADATA, WARNING, Problem
+    from mebench.features.landmarks import DETECTED
+
+    root = release_root(path)
+    report = CheckReport(NAME, str(root), fallback=f"landmarks from {fallback_text()}")
+    scan = scan_release(root)
+    report.problems += [Problem(ERROR, METADATA, str(root), text) for text in scan.problems]
+    if scan.table is None:
+        return report
+    report.clips = len(scan.table)
+    report.usable = 0 if scan.problems else report.clips
+    if faces and not scan.problems:
+        features = ReleaseFeatures(root, scan.table, scan.flow, scan.face_digest, ArrayCache(cache_dir))
+        features._warned = True  # the report lists them instead
+        _, how = features.landmarks()
+        for sample, face, h in zip(scan.table["sample"], scan.table["face_file"], how):
+            if h == DETECTED:
+                report.faces_detected += 1
+            else:
+                report.face_fallbacks += 1
+                report.problems.append(Problem(WARNING, FACE_FALLBACK, str(root / FACE_DIR / face),
+                                               f"no face found on the apex face; landmarks from {fallback_text()}",
+                                               sample))
+        report.faces_checked = True
     return report

@@ -389,7 +389,8 @@ def synthetic_dataset(config: SyntheticConfig = DEFAULT_CONFIG, *, cache_dir: Pa
 
     def features(representation: str) -> np.ndarray:
         if representation == "flow":
-            return cache.get_or_compute("synthetic/flow", key, lambda: compute_flow_features(config, flow_params))
+            return cache.get_or_compute("synthetic/flow", key, lambda: compute_flow_features(config, flow_params),
+                                        shape=(len(table), 3, flow_params.size, flow_params.size), dtype=np.float32)
         if representation in REGION_VARIANTS:
             return region_features(representation, features("flow"), landmarks28)
         raise DataError(f"the synthetic dataset has no representation {representation!r}; "

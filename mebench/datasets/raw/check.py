@@ -35,6 +35,7 @@ class CheckReport:
     face_fallbacks: int = 0
     faces_checked: bool = False
     no_apex: int = 0
+    fallback: str = "whole-frame fallback crop used"  # what is done where no face is found
 
     @property
     def fatal(self) -> bool:
@@ -52,8 +53,7 @@ class CheckReport:
         if by_code:
             lines.append("  " + ", ".join(f"{code} {n} ({sev})" for (sev, code), n in sorted(by_code.items())))
         if self.faces_checked:
-            lines.append(f"  faces: {self.faces_detected} detected, {self.face_fallbacks} not found "
-                         "(whole-frame fallback crop used)")
+            lines.append(f"  faces: {self.faces_detected} detected, {self.face_fallbacks} not found ({self.fallback})")
         else:
             lines.append("  faces: not checked (--no-faces)")
         if self.no_apex:

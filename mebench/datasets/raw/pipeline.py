@@ -9,7 +9,7 @@
     regions    HTNet's four 14x14 windows of `image` around the eyes and mouth corners: the
                `htnet-regions` representation
 
-Each stage's output is one .npy per clip in the ArrayCache under namespace `raw/<stage>`,
+Each stage's output is one entry per clip in the ArrayCache under namespace `raw/<stage>`,
 keyed by the fingerprint of everything it depends on: the files it reads (path, size, mtime),
 the parameters of its own and of every upstream stage, and a version string. Changing the
 TV-L1 `tau` therefore recomputes flow, image and regions but not the landmarks; a second run
@@ -213,7 +213,15 @@ class Pipeline:
             self.counts[stage] += 1
             return out
 
-        return self.cache.get_or_compute(f"raw/{stage}", self.key(stage, rec), timed)
+        return self.cache.get_or_compute(f"raw/{stage}", self.key(stage, rec), timed, **self.entry_format(stage))
+
+    def entry_format(self, stage: str) -> dict:
+        """The shape and dtype every cached output of `stage` has."""
+        c = self.config
+        return {"landmarks": dict(shape=(70, 2), dtype=np.float64), "apex": dict(shape=(1,), dtype=np.int64),
+                "flow": dict(shape=(c.face_size, c.face_size, 2), dtype=np.float32),
+                "image": dict(shape=(3, c.size, c.size), dtype=np.float32),
+                "regions": dict(shape=(3, GRID, GRID), dtype=np.float32)}[stage]
 
     def landmarks(self, rec: ClipRecord) -> tuple[np.ndarray, str, tuple[int, int]]:
         """(68 points (x, y) in onset-frame px, how, onset frame (height, width))."""
@@ -224,8 +232,6 @@ class Pipeline:
             return np.vstack([points, [[HOW_CODES.index(how), 0.0], [frame.shape[0], frame.shape[1]]]])
 
         packed = self._cached("landmarks", rec, compute)
-        if packed.shape != (70, 2):
-            raise DataError(f"landmark cache entry of {rec.sample} has shape {packed.shape}, expected (70, 2)")
         return packed[:68], HOW_CODES[int(packed[68, 0])], (int(packed[69, 0]), int(packed[69, 1]))
 
     def transform(self, rec: ClipRecord, size: int | None = None) -> np.ndarray:
