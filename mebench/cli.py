@@ -28,6 +28,11 @@ app.add_typer(methods_app, name="methods")
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(datasets_app, name="datasets")
 
+PIPELINE_HELP = ("Raw datasets' preprocessing: a preset (htnet-casme3: HTNet's CAS(ME)^3 input) and/or options "
+                 "NAME=VALUE,... e.g. flow=farneback,apex=max-flow,face_size=160,tvl1.tau=0.2; options: face "
+                 "(dlib|mtcnn), face_size, margin, align, flow (tvl1|farneback), tvl1.*, farneback.*, apex "
+                 "(midpoint|max-flow), apex_candidates, size, channels (strain-v-u|u-v-magnitude).")
+
 out = Console()
 err = Console(stderr=True)
 _state = {"debug": False}  # set per invocation by the app callback
@@ -112,7 +117,9 @@ class RichProgress:
 @handles_errors
 def run(
     methods: Annotated[str, typer.Option(help="Method names or tags, comma-separated ('all' for every method).")],
-    protocol: Annotated[str, typer.Option(help="Protocol name (see `mebench protocols list`).")] = "composite",
+    protocol: Annotated[str, typer.Option(
+        help="Protocol, with options as NAME:OPTION=VALUE,... e.g. composite, cross-dataset, loso:classes=casme2-5 "
+             "(see `mebench protocols list` and `mebench protocols show NAME`).")] = "composite",
     data: Annotated[Optional[list[str]], typer.Option(
         help="KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet; repeat to combine datasets "
              "(--data smic:/d/SMIC --data casme2:/d/CASME2 --data samm:/d/SAMM). Default: synthetic.")] = None,
@@ -127,6 +134,7 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+    pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
 ) -> None:
     """Run every method on every fold and seed of a protocol; finished cells are skipped, so an
     interrupted run resumes where it stopped."""
@@ -139,9 +147,10 @@ def run(
                        data=data[0] if len(data) == 1 else tuple(data),
                        preset=preset, seeds=parse_seeds(seeds),
                        selection=EpochSelection(epoch_selection, validation_subjects, patience),
-                       params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir)
+                       params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir, pipeline=pipeline)
     err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
-              f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}")
+              f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}"
+              + (f" | pipeline: {pipeline}" if pipeline else ""), markup=False, highlight=False)
     if epoch_selection == "oracle":
         err.print("[yellow]warning[/yellow]: oracle epoch selection picks epochs on the test subject; results are marked leaky")
     progress = RichProgress()
@@ -165,12 +174,13 @@ def run(
 def evaluate(
     method: Annotated[str, typer.Option(help="Method whose network the checkpoints hold.")],
     weights: Annotated[Path, typer.Option(help="Folder of per-fold state dicts named <subject>.pth.")],
-    protocol: Annotated[str, typer.Option(help="Protocol whose folds the checkpoints belong to.")] = "composite",
+    protocol: Annotated[str, typer.Option(help="Protocol (with its options) whose folds the checkpoints belong to.")] = "composite",
     data: Annotated[Optional[list[str]], typer.Option(
         help="KIND or KIND:PATH, e.g. htnet-release:/data/htnet; repeat to combine datasets. Default: synthetic.")] = None,
     config: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE published constructor argument, e.g. block_repeats=[2,2,8]; repeatable.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+    pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
 ) -> None:
     """Evaluate released per-fold checkpoints without training; results are stored like a run's,
     marked as evaluated checkpoints."""
@@ -179,7 +189,7 @@ def evaluate(
     data = data or ["synthetic"]
     cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir,
                          data=data[0] if len(data) == 1 else tuple(data),
-                         config=parse_params(config or [], "--config"), cache_dir=cache_dir)
+                         config=parse_params(config or [], "--config"), cache_dir=cache_dir, pipeline=pipeline)
     progress = RichProgress()
     try:
         summary = evaluate_checkpoints(cfg, progress)
@@ -249,13 +259,13 @@ def methods_list() -> None:
 def methods_show(name: Annotated[str, typer.Argument(help="Method name, e.g. htnet or timm:resnet18.")]) -> None:
     """Citation, code, input, tags, presets and every parameter with its default."""
     from mebench import plugins
-    from mebench.method import REPRESENTATIONS
+    from mebench.representations import REPRESENTATIONS
 
     cls = plugins.methods.get(name)
     info = cls.info
     out.print(f"[bold]{info.name}[/bold]: {info.summary}")
     for line in (f"citation: {info.citation}", f"code: {info.code_url or '-'}", f"tags: {', '.join(info.tags) or '-'}",
-                 f"input: {info.input} ({REPRESENTATIONS[info.input]})"):
+                 f"input: {info.input}: {REPRESENTATIONS[info.input].explain()}"):
         out.print(line, markup=False, highlight=False)
     table = Table(title="parameters")
     table.add_column("parameter")
@@ -270,18 +280,55 @@ def methods_show(name: Annotated[str, typer.Argument(help="Method name, e.g. htn
 @protocols_app.command("list", epilog="Example: mebench protocols list")
 @handles_errors
 def protocols_list() -> None:
-    """Names and descriptions of every protocol."""
+    """Every protocol: what it is, its data, classes, folds and citation."""
     from mebench import plugins
 
     loaded, broken = plugins.protocols.load_all()
-    table = Table(title="protocols")
-    table.add_column("name")
-    table.add_column("summary")
     for name, cls in loaded.items():
-        table.add_row(name, cls.summary)
+        typer.echo(f"{name}: {cls.summary}")
+        for what, text in (("data", cls.data_text), ("classes", cls.class_text), ("folds", cls.fold_text),
+                           ("citation", cls.citation)):
+            typer.echo(f"  {what}: {text or '-'}")
     for name, error in broken.items():
-        table.add_row(name, f"[red]BROKEN[/red]: {error}")
-    out.print(table)
+        typer.echo(f"{name}: BROKEN: {error}")
+
+
+@protocols_app.command("show", epilog="Example: mebench protocols show loso:classes=casme2-5")
+@handles_errors
+def protocols_show(
+    spec: Annotated[str, typer.Argument(help="Protocol, optionally with options: NAME[:OPTION=VALUE,...].")],
+) -> None:
+    """A protocol's description, citation, options with their defaults, and the clips per class of its
+    definition (its clip list or class set)."""
+    from mebench.protocol import make_protocol
+
+    protocol = make_protocol(spec)
+    cls = type(protocol)
+    out.print(f"[bold]{protocol.label()}[/bold]: {cls.summary}")
+    module_doc = (sys.modules[cls.__module__].__doc__ or "").strip()
+    for line in (f"data: {cls.data_text}", f"classes: {cls.class_text}", f"folds: {cls.fold_text or '-'}",
+                 f"citation: {cls.citation or '-'}", "", module_doc):
+        out.print(line, markup=False, highlight=False)
+    specs = cls.option_specs()
+    if specs:
+        table = Table(title="options")
+        for col in ("option", "default", "value", "expected"):
+            table.add_column(col)
+        for name, spec_ in specs.items():
+            table.add_row(name, repr(spec_.default), repr(getattr(protocol, name)), spec_.expected())
+        out.print(table)
+    counts = protocol.counts()
+    if counts is not None:
+        table = Table(title="clips per class of the definition")
+        table.add_column("dataset")
+        for col in counts.columns:
+            table.add_column(str(col), justify="right")
+        for dataset, row in counts.iterrows():
+            table.add_row(str(dataset), *[str(v) for v in row.tolist()])
+        if len(counts) > 1:
+            total = counts.drop(columns=[c for c in counts.columns if not str(counts[c].dtype).startswith("int")])
+            table.add_row("all", *[str(total[c].sum()) if c in total.columns else "" for c in counts.columns])
+        out.print(table)
 
 
 @datasets_app.command("list", epilog="Example: mebench datasets list")
@@ -311,9 +358,6 @@ def _raw_spec(spec: str) -> tuple[str, str | None]:
         raise ConfigError(f"{spec!r}: expected RAWKIND:PATH with RAWKIND one of {', '.join(KINDS)}")
     return kind, path
 
-
-PIPELINE_HELP = ("Pipeline options NAME=VALUE,... e.g. flow=farneback,apex=max-flow,face_size=160,tvl1.tau=0.2 "
-                 "(default $MEBENCH_PIPELINE, else the defaults; see mebench/datasets/raw/pipeline.py).")
 
 
 @datasets_app.command("check", epilog="Example: mebench datasets check casme2:/data/CASME2")

@@ -9,8 +9,8 @@ Every dataset, synthetic or real, becomes one pandas table with a row per sample
     label        class name
     label_index  index of `label` in `Dataset.class_names`
 
-and per-sample features, one array per representation (see mebench.method.REPRESENTATIONS),
-aligned with the table's rows and computed on first use.
+and per-sample primitives (the flow image and landmarks; mebench.representations), aligned with
+the table's rows and computed on first use, from which every method input is derived.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from mebench.errors import ConfigError, DataError
 
 SAMPLE_COLUMNS = ("dataset", "subject", "subject_key", "sample", "label", "label_index")
 
-FeatureFunction = Callable[[str], np.ndarray]
+FeatureFunction = Callable[[str], np.ndarray]  # primitive name (mebench.representations.PRIMITIVES) -> array
 
 
 def make_sample_table(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
@@ -62,7 +62,8 @@ def table_fingerprint(table: pd.DataFrame, *extra: str) -> str:
 
 @dataclass
 class Dataset:
-    """A sample table, its class names and a way to get features for any representation."""
+    """A sample table, its class names and a way to get its primitives (the flow image, landmarks),
+    from which `features` derives any representation."""
 
     name: str
     source: str
@@ -71,6 +72,8 @@ class Dataset:
     fingerprint: str
     feature_function: FeatureFunction
     description: str = ""
+    flow_channels: str = "strain-v-u"  # layout of the flow image (mebench.representations.FLOW_CHANNELS)
+    _primitives: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,15 +85,28 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def primitive(self, name: str) -> np.ndarray:
+        """A primitive (mebench.representations.PRIMITIVES) aligned with `samples`; computed once, then kept."""
+        from mebench.representations import PRIMITIVE_SHAPES
+
+        if name not in self._primitives:
+            arr = np.asarray(self.feature_function(name))
+            arr = arr.astype(np.float64 if name.startswith("landmarks:") else np.float32, copy=False)
+            expected = (len(self.samples), *PRIMITIVE_SHAPES.get(name, arr.shape[1:]))
+            if arr.shape != expected:
+                raise DataError(f"dataset {self.name!r}: {name!r} has shape {arr.shape}, expected {expected}")
+            self._primitives[name] = arr
+        return self._primitives[name]
+
     def features(self, representation: str) -> np.ndarray:
-        """(N, C, H, W) float32 aligned with `samples`; computed once, then kept."""
+        """The input a method asks for, (N, C, H, W) float32 aligned with `samples` (derived once, then kept)."""
+        from mebench.representations import check_channels
+        from mebench.representations import representation as lookup
+
         if representation not in self._features:
-            arr = np.asarray(self.feature_function(representation), dtype=np.float32)
-            if arr.shape[0] != len(self.samples):
-                raise DataError(
-                    f"dataset {self.name!r}: {representation!r} features have {arr.shape[0]} rows for {len(self.samples)} samples"
-                )
-            self._features[representation] = arr
+            rep = lookup(representation)
+            check_channels(rep, self.flow_channels, self.name)
+            self._features[representation] = np.asarray(rep.derive(self.primitive), dtype=np.float32)
         return self._features[representation]
 
     def rows(self, sample_ids: Sequence[str]) -> np.ndarray:
@@ -107,8 +123,8 @@ class Dataset:
         mask = np.asarray(mask, dtype=bool)
         parent = self
 
-        def sliced(representation: str) -> np.ndarray:
-            return parent.features(representation)[mask]
+        def sliced(name: str) -> np.ndarray:
+            return parent.primitive(name)[mask]
 
         table = self.samples[mask].reset_index(drop=True)
         return Dataset(
@@ -119,6 +135,7 @@ class Dataset:
             fingerprint=table_fingerprint(table, self.fingerprint),
             feature_function=sliced,
             description=self.description,
+            flow_channels=self.flow_channels,
         )
 
 

@@ -18,7 +18,7 @@ import torch
 
 from mebench import plugins
 from mebench.errors import ConfigError, DataError
-from mebench.protocol import Fold
+from mebench.protocol import Fold, make_protocol
 from mebench.published import check_published_config, load_published
 from mebench.runner import Cell, Progress, RunSummary, load_dataset, now, run_cell, versions
 from mebench.selection import EpochSelection, Selected
@@ -44,6 +44,7 @@ class EvaluateConfig:
     data: str | tuple[str, ...] = "synthetic"  # one KIND[:PATH] spec, or several combined
     config: tuple[tuple[str, Any], ...] = ()  # published constructor arguments (e.g. block_repeats)
     cache_dir: Path | None = None
+    pipeline: str = ""  # raw datasets' preprocessing options
 
 
 def checkpoint_files(weights: Path, folds: list[Fold]) -> dict[str, Path]:
@@ -75,8 +76,8 @@ def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = Non
     check_published_config(cls, published)
     store = ResultStore(config.out)
     store.ensure_writable()
-    protocol = plugins.protocols.get(config.protocol)()
-    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir))
+    protocol = make_protocol(config.protocol)
+    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
     folds = protocol.folds(dataset.samples)
     files = checkpoint_files(Path(config.weights), folds)
     X = dataset.features(cls.info.input)
@@ -95,13 +96,14 @@ def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = Non
         return Selected(proba, np.full(len(proba), -1), {"checkpoint": str(path)})
 
     summary = RunSummary(total=len(folds))
-    cells = [Cell(config.method, "released", params, protocol.name, fold, 0, selection, dataset, len(folds))
+    cells = [Cell(config.method, "released", params, protocol.label(), fold, 0, selection, dataset, len(folds))
              for fold in folds]
     spec = {"method": config.method, "weights": params["weights"], "protocol": config.protocol,
-            "data": [config.data] if isinstance(config.data, str) else list(config.data),
+            "data": [config.data] if isinstance(config.data, str) else list(config.data), "pipeline": config.pipeline,
             "config": [[k, v] for k, v in config.config]}
     run_id = store.begin_run("evaluate", spec, socket.gethostname(), versions(), now())
     store.plan({**c.record(), "run_id": run_id} for c in cells)
+    store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
     progress.start(len(folds), 0)
     for fold, cell in zip(folds, cells):
         progress.cell_started(cell)

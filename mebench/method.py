@@ -16,18 +16,7 @@ import numpy as np
 
 from mebench.errors import ConfigError
 from mebench.params import ParamSpec, check_params, param_specs
-
-# Representations a method can ask for; a dataset computes each one from its raw data.
-REPRESENTATIONS: dict[str, str] = {
-    "flow": "onset-to-apex TV-L1 optical flow at 28x28, float32 (3, 28, 28), channels (strain, v, u), "
-    "each min-max normalised to 0-255 per image: the values and channel order the published "
-    "STSTNet/HTNet checkpoints consume (cv2.imread of the release's u, v, strain PNGs)",
-    "htnet-regions": "the `flow` image cut into four 14x14 windows around the two eyes and the two mouth "
-    "corners (published HTNet tiling: [left eye | right eye] over [left mouth corner | right mouth corner]), "
-    "float32 (3, 28, 28)",
-    "htnet-regions-corrected": "as htnet-regions, but each window centred on its landmark's row (y) and column (x); "
-    "the published code swaps them",
-}
+from mebench.representations import REPRESENTATIONS
 
 PAPER_PRESET = "paper"
 QUICK_PRESET = "quick"

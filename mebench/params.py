@@ -40,6 +40,7 @@ class Bounds:
     low_open: bool = False
     high_open: bool = False
     choices: tuple[Any, ...] | None = None
+    help: str = ""  # what the value means, for `methods show` / `protocols show`
 
     def admits(self, value: Any) -> bool:
         if self.choices is not None and value not in self.choices:
@@ -92,8 +93,13 @@ class ParamSpec:
     bounds: Bounds | None
 
     def expected(self) -> str:
-        text = _type_text(self.annotation)
-        return f"{text} {self.bounds.describe()}" if self.bounds is not None and self.bounds.describe() else text
+        b = self.bounds
+        if b is not None and b.choices is not None:
+            text = b.describe()
+        else:
+            text = _type_text(self.annotation)
+            text = f"{text} {b.describe()}" if b is not None and b.describe() else text
+        return f"{text} ({b.help})" if b is not None and b.help else text
 
     def check(self, value: Any, owner: str) -> Any:
         """The value normalised to the declared type, or ConfigError naming owner, parameter and value."""
@@ -226,7 +232,7 @@ def param_specs(cls: type) -> dict[str, ParamSpec]:
                 pass
     specs = {}
     for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if p.kind is inspect.Parameter.VAR_KEYWORD:
+        if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
         annotation = hints.get(p.name, inspect.Parameter.empty)
         if annotation is inspect.Parameter.empty and p.default not in (inspect.Parameter.empty, None):

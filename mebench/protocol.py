@@ -1,14 +1,24 @@
-"""The protocol contract: a protocol turns a sample table into folds and names the reporting groups."""
+"""The protocol contract: a protocol turns a sample table into folds and names the reporting groups.
+
+A protocol is a class with its description as data (`summary`, `citation`, `data_text`,
+`class_text`, `fold_text`) and, like a method, a keyword-only constructor whose annotated
+parameters are its options (`mebench.params`): `--protocol loso:classes=casme2-5` builds
+`LeaveOneSubjectOut(classes="casme2-5")` after checking the value. `Protocol.label()` is the protocol with the options that
+differ from their defaults, e.g. `loso:classes=casme2-5`: it names the protocol in the results
+database, the cell keys and every table.
+"""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pandas as pd
 
 from mebench.dataset import Dataset
-from mebench.errors import PluginLoadError
+from mebench.errors import ConfigError, DataError, PluginLoadError
+from mebench.params import Bounds, check_params, param_specs
 
 
 @dataclass(frozen=True)
@@ -21,13 +31,40 @@ class Fold:
 
 
 class Protocol:
-    """Base class of protocols. Subclasses set `name`, `summary` and implement `folds` and `groups`."""
+    """Base class of protocols. Subclasses set the class attributes below and implement `folds` and
+    `groups` (and `prepare` when they select or relabel samples). Options are keyword-only, annotated
+    constructor parameters with defaults, stored unchanged as attributes."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    citation: ClassVar[str] = ""
+    data_text: ClassVar[str] = "any"  # the data it takes, in words
+    class_text: ClassVar[str] = "the dataset's own"  # its classes, in words
+    fold_text: ClassVar[str] = ""  # how many folds, in words
 
+    def __init__(self) -> None:  # a protocol without options
+        pass
+
+    # -- options ----------------------------------------------------------------------------------
+    @classmethod
+    def option_specs(cls) -> dict:
+        return param_specs(cls)
+
+    def options(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.option_specs()}
+
+    def label(self) -> str:
+        """The name with every option that differs from its default: `loso:classes=casme2-5`."""
+        changed = [f"{k}={v}" for k, v in self.options().items() if v != self.option_specs()[k].default]
+        return self.name + (":" + ",".join(changed) if changed else "")
+
+    def counts(self) -> pd.DataFrame | None:
+        """Clips per dataset and class of the protocol's definition (a list or class set), if it has one."""
+        return None
+
+    # -- the contract -----------------------------------------------------------------------------
     def prepare(self, dataset: Dataset) -> Dataset:
-        """Check (and if the protocol says so, select from) the dataset before folding."""
+        """Check (and if the protocol says so, select from or relabel) the dataset before folding."""
         return dataset
 
     def folds(self, samples: pd.DataFrame) -> list[Fold]:
@@ -47,9 +84,116 @@ def loso_folds(samples: pd.DataFrame) -> list[Fold]:
     return folds
 
 
+def dataset_groups(samples: pd.DataFrame, labels: dict[str, str] | None = None) -> dict[str, pd.Series]:
+    """Full, then one group per source dataset (named by `labels`, e.g. casme2 -> CASME II) when there
+    are several."""
+    groups = {"Full": pd.Series(True, index=samples.index)}
+    sources = list(labels) if labels else sorted(samples["dataset"].unique())
+    present = [s for s in sources if (samples["dataset"] == s).any()]
+    if len(present) > 1:
+        groups.update({(labels or {}).get(s, s): samples["dataset"] == s for s in present})
+    return groups
+
+
+def check_sources(dataset: Dataset, sources: dict[str, str], protocol: str) -> None:
+    """Every sample must come from one of the protocol's sources, named exactly: a source the protocol
+    does not know (or a differently cased name) is an error naming it, never dropped."""
+    counts = dataset.samples["dataset"].value_counts(sort=False)
+    unknown = [name for name in counts.index if name not in sources]
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        rows = dataset.samples.loc[dataset.samples["dataset"] == name, "sample"].tolist()
+        close = [s for s in sources if s == str(name).strip().lower().replace(" ", "").replace("-", "")]
+        hint = f", did you mean {close[0]!r}?" if close else ""
+        shown = ", ".join(rows[:3]) + (" ..." if len(rows) > 3 else "")
+        parts.append(f"{name!r} ({len(rows)} sample(s): {shown}){hint}")
+    raise DataError(f"the {protocol} protocol takes samples of {', '.join(sources)} only (names are case-sensitive); "
+                    f"dataset {dataset.name!r} has samples of unknown source " + "; ".join(parts))
+
+
+def parse_protocol_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """'loso:classes=casme2-5,x=1' -> ('loso', {'classes': 'casme2-5', 'x': '1'})."""
+    name, _, rest = str(spec).strip().partition(":")
+    if not name:
+        raise ConfigError(f"--protocol {spec!r}: expected NAME or NAME:OPTION=VALUE,...")
+    options: dict[str, str] = {}
+    for item in [t.strip() for t in rest.split(",") if t.strip()]:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--protocol {spec!r}: option {item!r} is not NAME=VALUE")
+        options[key.strip()] = value.strip()
+    return name.strip(), options
+
+
+def make_protocol(spec: str) -> Protocol:
+    """The protocol of a `--protocol` value, its options checked against their declarations."""
+    from mebench import plugins
+
+    name, options = parse_protocol_spec(spec)
+    cls = plugins.protocols.get(name)
+    return cls(**check_params(cls, options, f"protocol {name!r}"))
+
+
 def validate_protocol_class(name: str, obj: object) -> type[Protocol]:
     if not (isinstance(obj, type) and issubclass(obj, Protocol)):
         raise PluginLoadError(f"protocol plugin {name!r} is {obj!r}, not a subclass of mebench.Protocol")
     if getattr(obj, "name", None) != name:
         raise PluginLoadError(f"protocol plugin registered as {name!r} calls itself {getattr(obj, 'name', None)!r}")
+    for p in list(inspect.signature(obj.__init__).parameters.values())[1:]:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL or p.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
+            raise PluginLoadError(f"protocol plugin {name!r}: option {p.name!r} must be keyword-only with a default")
     return obj
+
+
+ClipListPath = Annotated[str, Bounds(help="path of a clip list CSV: dataset, subject, clip, label; empty: the shipped one")]
+
+
+class ListedProtocol(Protocol):
+    """Leave one subject out over exactly the clips of a shipped list, with the list's labels.
+
+    Raw datasets (a `native_label` column) are reduced to the listed clips, every listed clip the
+    data lack named in one error. Data already in the list's classes (e.g. htnet-release for the
+    composite) is used as it is, if every sample comes from the list's sources. Option `clips`: the
+    path of another list in the same format (dataset, subject, clip, label) instead of the shipped one.
+    """
+
+    clip_list: ClassVar[Any]  # mebench.datasets.raw.clip_lists.ClipList
+    sources: ClassVar[dict[str, str]]  # source dataset -> its reporting group's name, in table order
+
+    def __init__(self, *, clips: ClipListPath = ""):
+        self.clips = clips
+
+    def the_list(self):
+        from dataclasses import replace
+        from pathlib import Path
+
+        return self.clip_list if not self.clips else replace(self.clip_list, path=Path(self.clips).expanduser())
+
+    def counts(self) -> pd.DataFrame:
+        return self.the_list().counts()
+
+    def prepare(self, dataset: Dataset) -> Dataset:
+        from mebench.datasets.raw.clip_lists import select_listed
+
+        check_sources(dataset, self.sources, self.name)
+        the_list = self.the_list()
+        if "native_label" in dataset.samples.columns:
+            return select_listed(dataset, the_list)
+        if tuple(dataset.class_names) != the_list.classes:
+            raise DataError(f"the {self.name} protocol needs raw data (--data KIND:PATH) or data in its classes "
+                            f"{list(the_list.classes)}; dataset {dataset.name!r} has {list(dataset.class_names)}")
+        missing = [s for s in self.sources if s not in set(dataset.samples["dataset"])]
+        if missing:
+            raise DataError(f"the {self.name} protocol needs samples from {', '.join(self.sources)}; "
+                            f"dataset {dataset.name!r} has none from {', '.join(missing)}")
+        return dataset
+
+    def folds(self, samples: pd.DataFrame) -> list[Fold]:
+        return loso_folds(samples)
+
+    def groups(self, samples: pd.DataFrame) -> dict[str, pd.Series]:
+        return dataset_groups(samples, self.sources)

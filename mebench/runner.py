@@ -26,7 +26,7 @@ from mebench.dataset import Dataset, parse_data_spec
 from mebench.errors import ConfigError
 from mebench.method import Method
 from mebench.params import SEED_MAX
-from mebench.protocol import Fold, Protocol
+from mebench.protocol import Fold, Protocol, make_protocol
 from mebench.selection import EpochSelection, Selected, fit_final, fit_oracle, fit_validation, validation_subjects
 from mebench.store import PredictionRow, ResultStore
 from mebench.version import __version__
@@ -47,11 +47,15 @@ class RunConfig:
     params: tuple[tuple[str, Any], ...] = ()  # overrides applied to every method that has the parameter
     rerun: bool = False
     cache_dir: Path | None = None
+    pipeline: str = ""  # raw datasets' preprocessing options, e.g. "htnet-casme3" or "flow=farneback"
 
     def spec(self) -> dict[str, Any]:
         """The run's specification as stored in the results database (JSON-serialisable)."""
+        from mebench.datasets.raw.pipeline import PipelineConfig
+
         return {"methods": list(self.methods), "protocol": self.protocol,
-                "data": [self.data] if isinstance(self.data, str) else list(self.data), "preset": self.preset,
+                "data": [self.data] if isinstance(self.data, str) else list(self.data),
+                "pipeline": PipelineConfig.from_text(self.pipeline).text(), "preset": self.preset,
                 "seeds": list(self.seeds), "epoch_selection": asdict(self.selection),
                 "params": [[k, v] for k, v in self.params], "rerun": self.rerun}
 
@@ -127,17 +131,29 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def load_dataset(spec: str | Sequence[str], cache_dir: Path | None = None) -> Dataset:
-    """One `--data` spec, or several combined into one dataset (mebench.datasets.combine)."""
+def load_dataset(spec: str | Sequence[str], cache_dir: Path | None = None, pipeline: str = "") -> Dataset:
+    """One `--data` spec, or several combined into one dataset (mebench.datasets.combine). `pipeline`:
+    the raw datasets' preprocessing options (mebench.datasets.raw.pipeline.PipelineConfig.from_text);
+    a dataset kind without a pipeline refuses options other than the defaults."""
+    import inspect
+
+    from mebench.datasets.raw.pipeline import PipelineConfig
+
     if not isinstance(spec, str):
         specs = list(spec)
         if len(specs) != 1:
             from mebench.datasets.combine import combine_datasets
 
-            return combine_datasets([load_dataset(s, cache_dir) for s in specs])
+            return combine_datasets([load_dataset(s, cache_dir, pipeline) for s in specs])
         spec = specs[0]
     kind, path = parse_data_spec(spec)
     loader = plugins.datasets.get(kind)
+    config = PipelineConfig.from_text(pipeline)
+    if "pipeline" in inspect.signature(loader).parameters:
+        return loader(path, cache_dir=cache_dir, pipeline=config)
+    if config != PipelineConfig():
+        raise ConfigError(f"--pipeline {config.text()}: dataset kind {kind!r} has no preprocessing pipeline "
+                          "(the options apply to raw datasets: casme2, samm, smic, casme3, mmew)")
     return loader(path, cache_dir=cache_dir)
 
 
@@ -173,8 +189,11 @@ def method_params(cls: type[Method], preset: str, overrides: Sequence[tuple[str,
 def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, Any]]]:
     """Validate the options that need no data (so a typo fails before any feature is computed):
     method name -> (class, checked parameters)."""
+    from mebench.datasets.raw.pipeline import PipelineConfig
+
     check_seeds(config.seeds)
-    plugins.protocols.get(config.protocol)
+    make_protocol(config.protocol)
+    PipelineConfig.from_text(config.pipeline)
     resolved = {}
     all_names: set[str] = set()
     for name in config.methods:
@@ -209,7 +228,7 @@ def plan_cells(config: RunConfig, dataset: Dataset, protocol: Protocol) -> list[
         base = cls.check_params({**params, "num_classes": num_classes})
         for seed in check_seeds(config.seeds):
             for fold in folds:
-                cells.append(Cell(name, config.preset, base, protocol.name, fold, seed, config.selection, dataset,
+                cells.append(Cell(name, config.preset, base, protocol.label(), fold, seed, config.selection, dataset,
                                   len(folds)))
     return cells
 
@@ -268,8 +287,8 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     check_config(config)
     store = ResultStore(config.out)
     store.ensure_writable()
-    protocol = plugins.protocols.get(config.protocol)()
-    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir))
+    protocol = make_protocol(config.protocol)
+    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
     cells = plan_cells(config, dataset, protocol)
     finished = set() if config.rerun else store.finished_keys()
     todo = [c for c in cells if c.key not in finished]
@@ -279,6 +298,7 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
         dataset.features(plugins.methods.get(name).info.input)
     run_id = store.begin_run("run", config.spec(), socket.gethostname(), versions(), now())
     store.plan({**c.record(), "run_id": run_id} for c in cells)
+    store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
     progress.start(len(cells), summary.skipped)
     for cell in todo:
         progress.cell_started(cell)

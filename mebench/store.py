@@ -1,7 +1,8 @@
 """The results database: one SQLite file per run folder.
 
 `runs` has a row per `mebench run` / `mebench evaluate` invocation with its whole specification
-(JSON). `cells` has a row per (method, parameters, dataset, protocol, fold, seed, epoch selection):
+(JSON). `sample_groups` holds the protocol's reporting groups (Full, SMIC, ...) per sample, so a
+run reports without the protocol plugin that made it. `cells` has a row per (method, parameters, dataset, protocol, fold, seed, epoch selection):
 every planned cell is written as `pending` before the first one trains, so a report knows which
 results are missing; it becomes `done` or `failed` when computed. `predictions` has a row per test
 sample of a finished cell. A cell and its predictions are written in one transaction, so an
@@ -61,6 +62,14 @@ CREATE TABLE IF NOT EXISTS cells (
     finished_at TEXT,
     status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
     error TEXT
+);
+CREATE TABLE IF NOT EXISTS sample_groups (
+    protocol TEXT NOT NULL,
+    dataset_fingerprint TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    grp TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    PRIMARY KEY (protocol, dataset_fingerprint, grp, sample)
 );
 CREATE TABLE IF NOT EXISTS predictions (
     cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
@@ -209,6 +218,18 @@ class ResultStore:
             f"INSERT OR IGNORE INTO cells ({', '.join(CELL_COLUMNS)}) VALUES ({', '.join('?' * len(CELL_COLUMNS))})",
             rows))
 
+    def save_groups(self, protocol: str, fingerprint: str, groups: dict, samples) -> None:
+        """The protocol's reporting groups (name -> boolean mask over `samples`), in table order."""
+        samples = list(samples)
+        rows = [(protocol, fingerprint, pos, name, s) for pos, (name, mask) in enumerate(groups.items())
+                for s, inside in zip(samples, list(mask)) if inside]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sample_groups WHERE protocol = ? AND dataset_fingerprint = ?", (protocol, fingerprint))
+            conn.executemany("INSERT INTO sample_groups VALUES (?, ?, ?, ?, ?)", rows)
+
+        self._execute("write", write)
+
     def finished_keys(self) -> set[str]:
         if not self.exists():
             return set()
@@ -240,6 +261,10 @@ class ResultStore:
             raise self._fail(sqlite3.DatabaseError(str(exc)), "read") from None
         finally:
             conn.close()
+
+    def groups(self) -> pd.DataFrame:
+        """protocol, dataset_fingerprint, position, grp, sample: the stored reporting groups."""
+        return self._query("SELECT * FROM sample_groups ORDER BY protocol, dataset_fingerprint, position, sample")
 
     def runs(self) -> pd.DataFrame:
         return self._query("SELECT * FROM runs ORDER BY id")

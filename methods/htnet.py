@@ -202,3 +202,33 @@ class HTNetCorrectedMethod(HTNetMethod):
         tags=("htnet-variant", "transformer"),
         presets=HTNetMethod.info.presets,
     )
+
+
+class HTNetDlibMethod(HTNetMethod):
+    """HTNet on `htnet-regions-dlib`: the published tiling around dlib's landmarks instead of the published
+    MTCNN step (on htnet-release). Comparing it with `htnet` measures what the landmark step does."""
+
+    info = MethodInfo(
+        name="htnet-dlib",
+        summary="HTNet with regions around dlib landmarks instead of the published MTCNN step (htnet-release)",
+        input="htnet-regions-dlib",
+        citation=HTNetMethod.info.citation,
+        code_url=HTNetMethod.info.code_url,
+        tags=("htnet-variant", "transformer"),
+        presets=HTNetMethod.info.presets,
+    )
+
+
+class HTNetCASME3Method(HTNetMethod):
+    """HTNet on its CAS(ME)^3 input (`htnet-casme3`): the published tiling of the (u, v, magnitude) flow image
+    that `--pipeline htnet-casme3` computes from MTCNN face crops, as the HTNet repository does for CAS(ME)^3."""
+
+    info = MethodInfo(
+        name="htnet-casme3",
+        summary="HTNet on its CAS(ME)^3 input: (u, v, magnitude) flow of MTCNN face crops (--pipeline htnet-casme3)",
+        input="htnet-casme3",
+        citation=HTNetMethod.info.citation,
+        code_url=HTNetMethod.info.code_url,
+        tags=("htnet-variant", "transformer"),
+        presets=HTNetMethod.info.presets,
+    )

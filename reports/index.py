@@ -62,13 +62,17 @@ def _run_section(ctx: IndexContext) -> list[str]:
     cells, preds = ctx.cells, ctx.preds
     lines = ["## Run", ""]
     from mebench import plugins
+    from mebench.protocol import parse_protocol_spec
 
     for protocol in pd.unique(cells["protocol"]):
+        name, options = parse_protocol_spec(protocol)
         try:
-            summary = plugins.protocols.get(protocol).summary
+            summary = plugins.protocols.get(name).summary
         except Exception:  # noqa: BLE001 - a report still describes runs of unregistered protocols
             summary = ""
-        lines.append(f"- **Protocol**: `{protocol}`" + (f" ({summary})" if summary else ""))
+        described = f" ({summary})" if summary else ""
+        given = "; options: " + ", ".join(f"{k}={v}" for k, v in options.items()) if options else ""
+        lines.append(f"- **Protocol**: `{protocol}`{described}{given}")
     for (data, source, fingerprint), _ in cells.groupby(["dataset", "dataset_source", "dataset_fingerprint"], sort=False):
         lines.append(f"- **Dataset** `{data}` (source `{source}`), fingerprint `{fingerprint}`")
     counts = preds.drop_duplicates(["dataset", "subject", "sample"]).groupby("dataset", sort=False).agg(

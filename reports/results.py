@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mebench import plugins
 from mebench.errors import DataError
 from mebench.metrics import scores
 from mebench.selection import LEAKY
@@ -42,6 +41,7 @@ def load_run(run_dir: Path | str) -> RunResults:
         counts = cells["status"].value_counts()
         status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
         raise DataError(f"{store.path} holds no finished cells yet ({status})")
+    preds = attach_groups(preds, store.groups())
     labels = variant_labels(cells)
     cells["variant"] = [labels[tuple(r)] for r in cells[VARIANT_KEYS].itertuples(index=False)]
     preds["variant"] = [labels[tuple(r)] for r in preds[VARIANT_KEYS].itertuples(index=False)]
@@ -103,8 +103,38 @@ def incomplete_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
     return notes
 
 
+def attach_groups(preds: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """A `groups` column: the stored reporting groups of each prediction's sample under its protocol,
+    encoded "0:Full|1:SMIC" (position in table order, name); missing where none were stored."""
+    if stored.empty:
+        return preds.assign(groups=None)
+    stored = stored.sort_values(["position"])
+    encoded = (stored.assign(item=stored["position"].astype(str) + ":" + stored["grp"])
+               .groupby(["protocol", "dataset_fingerprint", "sample"], sort=False)["item"].agg("|".join)
+               .rename("groups").reset_index())
+    return preds.merge(encoded, on=["protocol", "dataset_fingerprint", "sample"], how="left")
+
+
 def group_masks(protocol: str, frame: pd.DataFrame) -> dict[str, pd.Series]:
-    return plugins.protocols.get(protocol)().groups(frame)
+    """Reporting groups (name -> mask over `frame`'s rows, in table order): as stored with the run, or,
+    for runs that stored none, from the protocol plugin."""
+    if "groups" in frame.columns and frame["groups"].notna().all() and len(frame):
+        items = frame["groups"].str.split("|")
+        names = {}
+        for row in items:
+            for item in row:
+                position, name = item.split(":", 1)
+                names[int(position)] = name
+        return {name: items.map(lambda row, n=name: any(i.split(":", 1)[1] == n for i in row)).astype(bool)
+                for _, name in sorted(names.items())}
+    from mebench.errors import PluginLoadError, UnknownNameError
+    from mebench.protocol import make_protocol
+
+    try:
+        return make_protocol(protocol).groups(frame)
+    except (UnknownNameError, PluginLoadError) as exc:
+        raise DataError(f"the run stored no reporting groups for protocol {protocol!r} and its plugin cannot be "
+                        f"loaded ({exc})") from None
 
 
 def tidy_results(preds: pd.DataFrame) -> pd.DataFrame:

@@ -16,8 +16,9 @@ from mebench.datasets.htnet_release import (CSV_NAME, FACE_DIR, FLOW_DIR, flow_f
                                             load_htnet_release)
 from mebench.errors import ConfigError, DataError
 from mebench.features import landmarks as lm
-from mebench.features.regions import five_points_from_68
+from mebench.features.regions import PUBLISHED_FALLBACK_LANDMARKS, five_points_from_68
 
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 RELEASE = Path(os.environ.get("MEBENCH_HTNET_RELEASE",
                               Path(__file__).resolve().parents[1].parent / "shared" / "data" / "htnet-release"))
 needs_release = pytest.mark.skipif(
@@ -89,11 +90,11 @@ def test_release_flow_channel_order_is_bgr(release):
 
 
 @needs_release
-def test_release_regions_and_dlib_landmarks(release, release_cache):
+def test_release_dlib_regions_and_landmarks(release, release_cache):
     start = time.perf_counter()
-    regions = release.features("htnet-regions")
+    regions = release.features("htnet-regions-dlib")
     seconds = time.perf_counter() - start
-    report = landmark_report(release)
+    report = landmark_report(release, "dlib")
     assert regions.shape == (442, 3, 28, 28) and regions.dtype == np.float32
     points = report[[f"{a}{k}" for k in range(5) for a in "xy"]].to_numpy().reshape(-1, 5, 2)
     np.testing.assert_array_equal(regions, clipped_windows(release.features("flow"), points))
@@ -101,18 +102,42 @@ def test_release_regions_and_dlib_landmarks(release, release_cache):
     assert (points[:, [0, 1], 1].max(axis=1) < points[:, 2, 1]).all()
     assert (points[:, 2, 1] < points[:, [3, 4], 1].min(axis=1)).all()
     assert (points[:, 0, 0] < points[:, 1, 0]).all() and (points[:, 3, 0] < points[:, 4, 0]).all()
-    methods = report["landmark_method"]
-    assert set(methods) <= {"detected", "whole-image"}
-    rate = (methods == "detected").mean()
-    per_dataset = report.groupby("dataset")["landmark_method"].apply(lambda s: f"{(s == 'detected').sum()}/{len(s)}")
+    rate = report["face_found"].mean()
+    per_dataset = report.groupby("dataset")["face_found"].apply(lambda s: f"{s.sum()}/{len(s)}")
     print(f"dlib detection rate {rate:.1%} ({dict(per_dataset)}); landmark pass {seconds:.1f}s")
     assert rate > 0.85  # measured: 421/442 = 95.2% (CASME II 129/145, SAMM 129/133, SMIC 163/164)
 
     # a second load reuses the cached landmarks: dlib does not run again
     again = load_htnet_release(str(RELEASE), cache_dir=release_cache)
-    np.testing.assert_array_equal(again.features("htnet-regions"), regions)
+    np.testing.assert_array_equal(again.features("htnet-regions-dlib"), regions)
     assert again.feature_function.cache.computed == []
     assert again.fingerprint == release.fingerprint
+
+
+PUBLISHED_LANDMARKS = REFERENCE / "htnet_release_published_landmarks.csv"
+
+
+@needs_release
+@pytest.mark.skipif(not PUBLISHED_LANDMARKS.is_file(), reason=f"{PUBLISHED_LANDMARKS} not found (../shared absent)")
+def test_release_htnet_regions_use_exactly_the_published_landmarks(release):
+    """All 442 apex faces: the published pipeline's MTCNN landmarks (facenet-pytorch 2.5.2 on CPU), raw and
+    clipped, whether a face was found, and so the very windows HTNet was trained on."""
+    reference = pd.read_csv(PUBLISHED_LANDMARKS)
+    assert reference["imagename"].tolist() == release.samples["face_file"].tolist()
+    report = landmark_report(release, "mtcnn")
+    cols = [f"{a}{k}" for k in range(5) for a in "xy"]
+    found = report["face_found"].to_numpy()
+    assert (found == reference["detected"].astype(bool).to_numpy()).all()
+    assert int((~found).sum()) == 172  # as the published pipeline: no face on 172 of 442
+    # float32 MTCNN arithmetic on another torch build moves the points by ~1e-5 px (measured: 8e-6);
+    # the windows depend only on the clipped integers, compared exactly below
+    raw_diff = np.abs(report[cols].to_numpy() - reference[cols].to_numpy())
+    assert raw_diff.max() < 1e-4, f"largest difference {raw_diff.max()} px"
+    clipped = np.clip(report[cols].to_numpy(), 7, 21).astype(int)
+    differ = release.samples["sample"][(clipped != reference[[c + "_clipped" for c in cols]].to_numpy()).any(axis=1)]
+    assert differ.empty, f"clipped landmarks differ for {list(differ)}"
+    points = reference[[c + "_clipped" for c in cols]].to_numpy().reshape(-1, 5, 2)
+    np.testing.assert_array_equal(release.features("htnet-regions"), clipped_windows(release.features("flow"), points))
 
 
 # ---------------------------------------------------------------------------- fake tree
@@ -155,8 +180,9 @@ def test_fake_release_regions_fall_back_and_are_cached(tmp_path):
     data = load_htnet_release(str(root), cache_dir=tmp_path / "cache")
     regions = data.features("htnet-regions")
     report = landmark_report(data)
-    assert list(report["landmark_method"]) == ["whole-image"] * 3  # noise has no face
+    assert not report["face_found"].any()  # noise has no face: the published fallback landmarks
     points = report[[f"{a}{k}" for k in range(5) for a in "xy"]].to_numpy().reshape(-1, 5, 2)
+    np.testing.assert_array_equal(points, np.repeat(PUBLISHED_FALLBACK_LANDMARKS[None], 3, axis=0))
     np.testing.assert_array_equal(regions, clipped_windows(data.features("flow"), points))
     assert len(data.feature_function.cache.computed) == 1
     again = load_htnet_release(str(root), cache_dir=tmp_path / "cache")
@@ -166,6 +192,31 @@ def test_fake_release_regions_fall_back_and_are_cached(tmp_path):
         data.features("nonsense")
     with pytest.raises(DataError, match="not loaded by htnet-release"):
         landmark_report(data.subset(np.array([True, False, True])))
+
+
+def test_each_landmark_step_has_its_own_cache_entry(tmp_path):
+    root = make_fake_release(tmp_path / "release")
+    data = load_htnet_release(str(root), cache_dir=tmp_path / "cache")
+    features = data.feature_function
+    assert features.landmark_key("mtcnn") != features.landmark_key("dlib")
+    published = landmark_report(data, "mtcnn")
+    dlib = landmark_report(data, "dlib")
+    computed = features.cache.computed
+    assert len(computed) == 2 and computed[0].startswith("htnet-release/landmarks/mtcnn/")
+    assert computed[1].startswith("htnet-release/landmarks/dlib/")
+    cols = [f"{a}{k}" for k in range(5) for a in "xy"]
+    assert not np.array_equal(published[cols].to_numpy(), dlib[cols].to_numpy())
+    assert not np.array_equal(data.features("htnet-regions"), data.features("htnet-regions-dlib"))
+    assert len(computed) == 2  # the regions reuse the cached landmarks of their own step
+
+
+def test_methods_show_states_htnets_input_procedure():
+    from typer.testing import CliRunner
+
+    from mebench.cli import app
+
+    shown = " ".join(CliRunner().invoke(app, ["methods", "show", "htnet"], env={"COLUMNS": "200"}).output.split())
+    assert "whole_face_block_coordinates" in shown and "MTCNN" in shown and "main_HTNet.py" in shown
 
 
 def test_missing_flow_and_face_named_in_one_error(tmp_path):

@@ -56,7 +56,7 @@ def test_composite_refuses_wrong_classes_or_missing_sources():
     with pytest.raises(DataError, match="none from samm"):
         protocol.prepare(ds.subset(ds.samples["dataset"].to_numpy() != "samm"))
     ds.class_names = ("happy", "sad", "surprise")
-    with pytest.raises(DataError, match="needs the classes"):
+    with pytest.raises(DataError, match="or data in its classes"):
         protocol.prepare(ds)
 
 

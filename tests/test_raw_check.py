@@ -123,7 +123,7 @@ def test_prepare_resumes_and_reruns_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset("smic", str(root), cache_dir=cache, config=FAST, workers=1, progress=interrupt)
     report = prepare_dataset("smic", str(root), cache_dir=cache, config=FAST, workers=1)
-    assert (report.clips, report.computed) == (4, 2) and report.stage_counts["regions"] == 2
+    assert (report.clips, report.computed) == (4, 2) and report.stage_counts["points"] == 2
     result = invoke("datasets", "prepare", f"smic:{root}", "--cache-dir", str(cache), "--pipeline", "face_size=32")
     assert result.exit_code == 0, result.output
     assert "smic: 4 clips, 0 computed, 4 already cached" in result.output

@@ -28,7 +28,7 @@ def trees(tmp_path_factory):
 
 
 def load_all(trees, cache):
-    return [m.load(str(trees[m.KIND]), cache_dir=cache, config=FAST, workers=1) for m in (smic, casme2, samm)]
+    return [m.load(str(trees[m.KIND]), cache_dir=cache, pipeline=FAST, workers=1) for m in (smic, casme2, samm)]
 
 
 MINI = pd.DataFrame([  # a mini MEGC list over the fixture trees (the real one has 442 clips)
@@ -76,7 +76,9 @@ def test_composite_selects_exactly_the_list(trees, tmp_path):
     combined = combine_datasets(load_all(trees, tmp_path / "cache"))
     assert combined.class_names[:3] == ("negative", "positive", "surprise")  # smic first: its classes first
     assert "happiness" in combined.class_names and "anger" in combined.class_names
-    protocol = MEGC2019Composite(selection=MINI)
+    MINI.to_csv(tmp_path / "mini.csv", index=False)
+    protocol = MEGC2019Composite(clips=str(tmp_path / "mini.csv"))
+    assert protocol.label() == f"composite:clips={tmp_path / 'mini.csv'}"
     chosen = protocol.prepare(combined)
     assert chosen.class_names == CLASSES
     assert chosen.samples["sample"].tolist() == (MINI["dataset"] + "/" + MINI["subject"] + "/" + MINI["clip"]).tolist()
@@ -86,6 +88,7 @@ def test_composite_selects_exactly_the_list(trees, tmp_path):
     # only the selected clips are computed, and their features are the parts' own
     flow = chosen.features("flow")
     assert flow.shape == (6, 3, 28, 28)
+    assert chosen.features("htnet-regions").shape == (6, 3, 28, 28)
     computed_flows = [k for k in combined.parts[0].feature_function.cache.computed if k.startswith("raw/flow")]
     computed_flows += [k for p in combined.parts[1:] for k in p.feature_function.cache.computed if k.startswith("raw/flow")]
     assert len(computed_flows) == 6

@@ -21,7 +21,7 @@ FAST = PipelineConfig(face_size=48)
 
 
 def load(module, root, tmp_path, **kw):
-    return module.load(str(root), cache_dir=tmp_path / "cache", config=FAST, workers=1, **kw)
+    return module.load(str(root), cache_dir=tmp_path / "cache", pipeline=FAST, workers=1, **kw)
 
 
 def table(ds, *cols):
@@ -125,7 +125,7 @@ def test_features_come_from_the_pipeline(tmp_path):
     flow, regions = ds.features("flow"), ds.features("htnet-regions")
     assert flow.shape == regions.shape == (2, 3, 28, 28) and flow.dtype == np.float32
     assert flow.min() >= 0 and flow.max() <= 255
-    with pytest.raises(DataError, match="not 'rgb'"):
+    with pytest.raises(DataError, match="unknown representation 'rgb'"):
         ds.features("rgb")
 
 
@@ -224,9 +224,8 @@ def test_bad_paths(tmp_path):
 def test_loader_through_the_runner_spec(tmp_path, monkeypatch):
     from mebench.runner import load_dataset
 
-    monkeypatch.setenv("MEBENCH_PIPELINE", "face_size=32")
     root = F.write_mmew(tmp_path / "MMEW", F.MMEW_CLIPS[:1])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ds = load_dataset(f"mmew:{root}", tmp_path / "cache")
+        ds = load_dataset(f"mmew:{root}", tmp_path / "cache", pipeline="face_size=32")
     assert ds.feature_function.config.face_size == 32 and len(ds) == 1

@@ -25,6 +25,13 @@ CONFIG = PipelineConfig(face_size=64)
 BASE = render_sample(SyntheticConfig(image_size=96), 0)[0]  # a textured synthetic face, 96x96 gray
 
 
+def stages_grid(pipe, rec):
+    """The five HTNet landmarks of a clip on the 28x28 grid, computed directly from its dlib landmarks."""
+    from mebench.datasets.raw.stages import grid_landmarks
+
+    return grid_landmarks(pipe.landmarks(rec)[0], pipe.transform(rec), pipe.config.face_size)
+
+
 def shift(img, dx, dy):
     m = np.float32([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(img, m, img.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
@@ -97,8 +104,9 @@ def test_local_upward_motion_through_every_stage(tmp_path):
     assert image.shape == (3, 28, 28) and image.min() >= 0 and image.max() <= 255
     gx, gy = int(cx * 28 / 64), int(cy * 28 / 64)
     assert image[1, gy - 1:gy + 2, gx - 1:gx + 2].min() < 40 and np.median(image[1]) > 150
-    regions = pipe.regions(rec)
-    assert regions.shape == (3, 28, 28)
+    points = pipe.points(rec)
+    assert points.shape == (6, 2) and points[5, 0] == 1.0  # five landmarks, then "a face was found"
+    np.testing.assert_allclose(points[:5], stages_grid(pipe, rec))
 
 
 def test_farneback_option_agrees_on_the_direction(tmp_path):
@@ -116,21 +124,21 @@ def test_second_run_computes_nothing_and_a_parameter_recomputes_only_its_dependa
 
     def run(config):
         cache = ArrayCache(root)
-        compute_all(recs, config, cache, "regions", workers=1)
+        compute_all(recs, config, cache, ("image", "points"), workers=1)
         return namespaces(cache)
 
-    assert run(CONFIG) == {"landmarks": 2, "flow": 2, "image": 2, "regions": 2}
+    assert run(CONFIG) == {"landmarks": 2, "flow": 2, "image": 2, "points": 2}
     assert run(CONFIG) == {}  # everything cached
     tau = PipelineConfig(face_size=64, tvl1=FlowParams(tau=0.2))
-    assert run(tau) == {"flow": 2, "image": 2, "regions": 2}  # not the landmarks
-    assert run(PipelineConfig(face_size=64, published_quirks=False)) == {"regions": 2}
-    assert run(PipelineConfig(face_size=48)) == {"flow": 2, "image": 2, "regions": 2}
+    assert run(tau) == {"flow": 2, "image": 2}  # not the landmarks, nor the points
+    assert run(PipelineConfig(face_size=64, channels="u-v-magnitude")) == {"image": 2}
+    assert run(PipelineConfig(face_size=48)) == {"flow": 2, "image": 2, "points": 2}
     assert run(PipelineConfig(face_size=64, tvl1=FlowParams(size=56))) == {}  # FlowParams.size is not the pipeline's
     # a changed file recomputes what reads it: the apex of clip 0 -> its flow and after, not its landmarks
     apex_file = recs[0].frame_path(2)
     st = os.stat(apex_file)
     os.utime(apex_file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert run(CONFIG) == {"flow": 1, "image": 1, "regions": 1}
+    assert run(CONFIG) == {"flow": 1, "image": 1}
 
 
 def test_a_corrupt_frame_is_named_and_the_cache_is_kept(tmp_path):
@@ -140,13 +148,13 @@ def test_a_corrupt_frame_is_named_and_the_cache_is_kept(tmp_path):
     bad.write_bytes(good_bytes[: len(good_bytes) // 2])  # truncated PNG
     cache = ArrayCache(tmp_path / "cache")
     with pytest.raises(DataError, match=rf"unreadable image {bad} \(sample casme2/sub01/c1\): truncated PNG"):
-        compute_all(recs, CONFIG, cache, "regions", workers=1)
+        compute_all(recs, CONFIG, cache, "image", workers=1)
     pipe = Pipeline(CONFIG, cache)
-    assert pipe.is_cached("regions", recs[0]) and not pipe.is_cached("flow", recs[1])
+    assert pipe.is_cached("image", recs[0]) and not pipe.is_cached("flow", recs[1])
     assert not list((tmp_path / "cache").rglob("*.tmp"))
     bad.write_bytes(good_bytes)
     again = ArrayCache(tmp_path / "cache")
-    compute_all(recs, CONFIG, again, "regions", workers=1)
+    compute_all(recs, CONFIG, again, "image", workers=1)
     assert namespaces(again)["flow"] == 2  # clip 0 was kept
 
 
@@ -165,13 +173,15 @@ def test_parallel_equals_serial(tmp_path):
     recs = [clip(tmp_path / f"c{i}", {1: BASE, 2: shift(BASE, 0.2 * i, -0.3)}, apex=2) for i in range(8)]
     serial, parallel = ArrayCache(tmp_path / "serial"), ArrayCache(tmp_path / "parallel")
     done = []
-    compute_all(recs, CONFIG, serial, "regions", workers=1)
-    pipe = compute_all(recs, CONFIG, parallel, "regions", workers=2, progress=lambda d, t, s: done.append((d, t)))
-    assert namespaces(parallel) == {"landmarks": 8, "flow": 8, "image": 8, "regions": 8}  # reported by the workers
+    compute_all(recs, CONFIG, serial, ("image", "points"), workers=1)
+    pipe = compute_all(recs, CONFIG, parallel, ("image", "points"), workers=2,
+                       progress=lambda d, t, s: done.append((d, t)))
+    assert namespaces(parallel) == {"landmarks": 8, "flow": 8, "image": 8, "points": 8}  # reported by the workers
     assert done[-1] == (8, 8) and pipe.counts["flow"] == 8 and pipe.timings["flow"] > 0
     a, b = Pipeline(CONFIG, serial), Pipeline(CONFIG, parallel)
     for rec in recs:
-        np.testing.assert_allclose(a.regions(rec), b.regions(rec), atol=1e-3)
+        np.testing.assert_allclose(a.image(rec), b.image(rec), atol=1e-3)
+        np.testing.assert_array_equal(a.points(rec), b.points(rec))
 
 
 # ---------------------------------------------------------------------------- fallback and apex
@@ -179,8 +189,8 @@ def test_no_face_uses_the_centred_square_and_warns(tmp_path):
     noise = np.random.default_rng(0).integers(0, 256, (60, 80), dtype=np.uint8)
     rec = clip(tmp_path / "n", {1: noise, 2: shift(noise, 1.0, 0.0)}, apex=2)
     features = RawFeatures([rec], CONFIG, ArrayCache(tmp_path / "cache"), workers=1)
-    with pytest.warns(UserWarning, match=r"1 of 1 clips: no face found on the onset frame \(casme2/sub01/n\)"):
-        flow = features("flow")
+    with pytest.warns(UserWarning, match=r"1 of 1 clips: no face found by dlib on the onset frame \(casme2/sub01/n\)"):
+        flow = features("flow-image")
     assert flow.shape == (1, 3, 28, 28) and features.face_methods() == ["whole-image"]
     s = 64 / 60  # the 60x60 centre square, scaled to 64 px, no rotation
     np.testing.assert_allclose(features.pipeline.transform(rec), [[s, 0, -10 * s], [0, s, 0]])

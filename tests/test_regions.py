@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from mebench.features.regions import PUBLISHED_FALLBACK_LANDMARKS, five_points_from_68, region_features, tile_regions
+from mebench.features.regions import PUBLISHED_FALLBACK_LANDMARKS, five_points_from_68, tile_regions
+from mebench.representations import REPRESENTATIONS
+
+
+def region_features(name, flow, points):
+    """A region representation derived from a flow image and the landmarks it is cut around."""
+    return REPRESENTATIONS[name].derive({"flow-image": flow, "landmarks:htnet": points, "landmarks:dlib": points}.__getitem__)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Combining datasets (`--data A --data B`) and taking rows of one, with lazily computed features.
+"""Combining datasets (`--data A --data B`) and taking rows of one, with lazily computed primitives.
 
 `combine_datasets` stacks the sample tables; class names are the union in first-seen order
 (the first dataset's classes in its order, then each later dataset's new classes in its
@@ -32,8 +32,8 @@ class RowFeatures:
     def __init__(self, dataset: Dataset, rows: np.ndarray):
         self.dataset, self.rows = dataset, rows
 
-    def __call__(self, representation: str) -> np.ndarray:
-        return self.dataset.features(representation)[self.rows]
+    def __call__(self, name: str) -> np.ndarray:
+        return self.dataset.primitive(name)[self.rows]
 
     def select(self, rows):
         return features_of_rows(self.dataset, self.rows[np.asarray(rows, dtype=np.int64)])
@@ -44,8 +44,8 @@ class CombinedFeatures:
         self.parts = list(parts)
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
 
-    def __call__(self, representation: str) -> np.ndarray:
-        return np.concatenate([p.features(representation) for p in self.parts])
+    def __call__(self, name: str) -> np.ndarray:
+        return np.concatenate([p.primitive(name) for p in self.parts])
 
     def select(self, rows):
         rows = np.asarray(rows, dtype=np.int64)
@@ -56,16 +56,16 @@ class SelectedCombined:
     def __init__(self, combined: CombinedFeatures, rows: np.ndarray):
         self.combined, self.rows = combined, rows
 
-    def __call__(self, representation: str) -> np.ndarray:
+    def __call__(self, name: str) -> np.ndarray:
         out = None
         offsets = self.combined.offsets
         for k, part in enumerate(self.combined.parts):
             where = np.nonzero((self.rows >= offsets[k]) & (self.rows < offsets[k + 1]))[0]
             if not len(where):
                 continue
-            arr = np.asarray(features_of_rows(part, self.rows[where] - offsets[k])(representation), dtype=np.float32)
+            arr = np.asarray(features_of_rows(part, self.rows[where] - offsets[k])(name))
             if out is None:
-                out = np.empty((len(self.rows), *arr.shape[1:]), dtype=np.float32)
+                out = np.empty((len(self.rows), *arr.shape[1:]), dtype=arr.dtype)
             out[where] = arr
         if out is None:
             raise DataError("no rows selected")
@@ -91,6 +91,10 @@ def combine_datasets(datasets: Sequence[Dataset]) -> Dataset:
         raise DataError(f"the --data sources share sample ids ({', '.join(dup[:5])}{' ...' if len(dup) > 5 else ''}): "
                         "give each dataset once")
     table["label_index"] = table["label"].map({c: i for i, c in enumerate(class_names)}).astype(int)
+    channels = {ds.flow_channels for ds in datasets}
+    if len(channels) > 1:
+        raise DataError("the --data sources have flow images of different channel layouts "
+                        f"({', '.join(f'{ds.name}: {ds.flow_channels}' for ds in datasets)}); use one pipeline for all")
     front = list(SAMPLE_COLUMNS)
     table = table[front + [c for c in table.columns if c not in front]]
     combined = Dataset(
@@ -101,6 +105,7 @@ def combine_datasets(datasets: Sequence[Dataset]) -> Dataset:
         fingerprint=table_fingerprint(table, *(ds.fingerprint for ds in datasets)),
         feature_function=CombinedFeatures(datasets),
         description="; ".join(ds.description or ds.name for ds in datasets),
+        flow_channels=datasets[0].flow_channels,
     )
     combined.parts = datasets  # type: ignore[attr-defined]
     return combined
@@ -126,4 +131,5 @@ def take_rows(dataset: Dataset, rows: Sequence[int], *, labels: Sequence[str] | 
         fingerprint=table_fingerprint(table, dataset.fingerprint, name_suffix),
         feature_function=features_of_rows(dataset, rows),
         description=dataset.description,
+        flow_channels=dataset.flow_channels,
     )

@@ -11,13 +11,17 @@ Representations:
 - ``flow``: each PNG exactly as ``cv2.imread`` returns it: BGR, so channels (strain, v, u) since the
   files store (u, v, strain) in RGB order, as float32 (3, 28, 28) with the raw 0-255 values. These are
   the inputs the published STSTNet/HTNet checkpoints were trained on. Read once, at load.
-- ``htnet-regions``: ``tile_regions(flow, landmarks, published_quirks=True)`` where the five landmarks
-  per sample come from dlib on the apex face JPG, scaled to the 28x28 grid
-  (`mebench.features.landmarks.apex_landmarks28`). When dlib finds no face, the 68-point predictor is
-  run on the whole image (the faces are tight crops) instead of the published code's fixed mean
-  points. The landmarks and how each was found are cached (namespace ``htnet-release/landmarks``,
-  keyed by the face files' bytes), so dlib runs once per release; `landmark_report(dataset)` lists
-  them per sample, with ``landmark_method`` "detected" or "whole-image".
+- ``htnet-regions`` (and ``htnet-regions-corrected``): the flow image cut around five landmarks found
+  exactly as the published pipeline finds them (`main_HTNet.py`, `whole_face_block_coordinates`):
+  MTCNN on the apex face resized to 28x28, the fixed mean landmarks where no face is found (172 of
+  the 442 release faces). See `mebench.features.mtcnn`.
+- ``htnet-regions-dlib``: the published tiling around dlib's landmarks on the full-size apex face
+  instead (`mebench.features.landmarks.apex_landmarks28`; where dlib finds no face, its 68-point
+  model runs on the whole image): an alternative for studying what the landmark step does.
+
+Each landmark step's points are cached under a key naming the step and its version and the face
+files' bytes (namespace ``htnet-release/landmarks/<step>``), so each runs once per release;
+`landmark_report(dataset, step)` lists them per sample.
 
 Loading checks the CSV against the files and raises one DataError naming every missing or
 unreadable file (path and sample id) and every row with an unknown label.
@@ -31,6 +35,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -39,7 +44,8 @@ import pandas as pd
 from mebench.cache import ArrayCache
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
-from mebench.features.regions import GRID, REGION_VARIANTS, region_features
+from mebench.features.regions import GRID
+from mebench.representations import FLOW_IMAGE
 
 NAME = "htnet-release"
 CSV_NAME = "combined_3_class2_for_optical_flow.csv"
@@ -240,12 +246,47 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
     )
 
 
-def fallback_text() -> str:
-    return "dlib's 68-point predictor run on the whole image"
+@dataclass(frozen=True)
+class LandmarkStep:
+    """One way to find the five HTNet landmarks on an apex face: `locate(image_bgr)` gives
+    ((5, 2) points (x, y) on the 28x28 grid, whether a face was found)."""
+
+    name: str
+    version: str  # part of the cache key
+    procedure: str
+    fallback: str  # what gives the points where no face is found
+    locate: Callable[[np.ndarray], tuple[np.ndarray, bool]]
+
+
+def _mtcnn(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    from mebench.features.mtcnn import published_landmarks28
+
+    return published_landmarks28(image)
+
+
+def _dlib(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    from mebench.features.landmarks import DETECTED, apex_landmarks28
+
+    points, how = apex_landmarks28(image)
+    return points, how == DETECTED
+
+
+LANDMARK_STEPS = {
+    "mtcnn": LandmarkStep(
+        "mtcnn", "facenet-pytorch-mtcnn/bgr-inter_area-28/largest/published-fallback/v1",
+        "MTCNN (facenet-pytorch 2.5.2) on the apex face resized to 28x28, as the published main_HTNet.py "
+        "(whole_face_block_coordinates) does", "the published fixed mean landmarks", _mtcnn),
+    "dlib": LandmarkStep(
+        "dlib", "dlib-hog-68pt/upsample1/largest/whole-image-fallback/v1",
+        "dlib's HOG face detector and 68-point model on the full-size apex face, scaled to 28x28",
+        "dlib's 68-point model run on the whole image", _dlib),
+}
+# The landmark step behind each landmark primitive (mebench.representations) on this dataset.
+LANDMARK_PRIMITIVES = {"landmarks:htnet": "mtcnn", "landmarks:dlib": "dlib"}
 
 
 class ReleaseFeatures:
-    """The feature function of an htnet-release Dataset: `flow` (read at load) and `htnet-regions`."""
+    """The feature function of an htnet-release Dataset: `flow` (read at load) and the region inputs."""
 
     def __init__(self, root: Path, table: pd.DataFrame, flow: np.ndarray, face_digest: str, cache: ArrayCache):
         self.root = root
@@ -253,71 +294,66 @@ class ReleaseFeatures:
         self.flow = flow
         self.face_digest = face_digest
         self.cache = cache
-        self._warned = False
+        self.warn = True  # name the faces not found, once per landmark step
+        self._warned: set[str] = set()
 
-    def __call__(self, representation: str) -> np.ndarray:
-        if representation == "flow":
+    def __call__(self, name: str) -> np.ndarray:
+        if name == FLOW_IMAGE:
             return self.flow
-        if representation in REGION_VARIANTS:
-            points, _ = self.landmarks()
-            return region_features(representation, self.flow, points)
-        raise DataError(f"htnet-release cannot provide representation {representation!r} "
-                        f"(it has flow, {', '.join(REGION_VARIANTS)})")
+        if name in LANDMARK_PRIMITIVES:
+            return self.landmarks(LANDMARK_PRIMITIVES[name])[0]
+        raise DataError(f"htnet-release has no primitive {name!r} (it has {FLOW_IMAGE}, {', '.join(LANDMARK_PRIMITIVES)})")
 
-    def landmark_key(self) -> dict:
-        from mebench.features.landmarks import LANDMARKS_VERSION
+    def landmark_key(self, step: str) -> dict:
+        return {"version": LANDMARK_STEPS[step].version, "faces": list(self.table["face_file"]),
+                "face_bytes_sha256": self.face_digest}
 
-        return {"version": LANDMARKS_VERSION, "faces": list(self.table["face_file"]), "face_bytes_sha256": self.face_digest}
-
-    def landmarks(self) -> tuple[np.ndarray, np.ndarray]:
-        """((N, 5, 2) points on the 28x28 grid, (N,) how strings), from the cache or dlib. Warns once,
-        naming them, about the samples whose face was not found."""
-        from mebench.features.landmarks import HOW_CODES
-
-        packed = self.cache.get_or_compute(LANDMARK_NAMESPACE, self.landmark_key(), self._compute_landmarks,
+    def landmarks(self, step: str = "mtcnn") -> tuple[np.ndarray, np.ndarray]:
+        """((N, 5, 2) points on the 28x28 grid, (N,) bool face found) of a landmark step (LANDMARK_STEPS),
+        from the cache or computed. Warns once, naming them, about the samples whose face was not found."""
+        packed = self.cache.get_or_compute(f"{LANDMARK_NAMESPACE}/{step}", self.landmark_key(step),
+                                           lambda: self._compute_landmarks(step),
                                            shape=(len(self.table), 11), dtype=np.float64)
-        how = np.array([HOW_CODES[int(c)] for c in packed[:, 10]], dtype=object)
-        self._warn_fallbacks(how)
-        return packed[:, :10].reshape(-1, 5, 2), how
+        found = packed[:, 10] > 0
+        if self.warn and step not in self._warned:
+            self._warned.add(step)
+            missing = self.table["sample"][~found].tolist()
+            if missing:
+                warnings.warn(f"htnet-release: no face found by {step} on {len(missing)} of {len(found)} apex faces; "
+                              f"their landmarks are {LANDMARK_STEPS[step].fallback}: {', '.join(missing)}",
+                              stacklevel=2)
+        return packed[:, :10].reshape(-1, 5, 2), found
 
-    def _warn_fallbacks(self, how: np.ndarray) -> None:
-        if self._warned:
-            return
-        from mebench.features.landmarks import DETECTED
-
-        self._warned = True
-        fallback = self.table["sample"][how != DETECTED].tolist()
-        if fallback:
-            warnings.warn(f"htnet-release: no face found on {len(fallback)} of {len(how)} apex faces; their landmarks "
-                          f"come from the fallback ({fallback_text()}): {', '.join(fallback)}", stacklevel=3)
-
-    def _compute_landmarks(self) -> np.ndarray:
-        """(N, 11): five (x, y) points flattened, then the index of `how` in HOW_CODES."""
-        from mebench.features.landmarks import HOW_CODES, apex_landmarks28
-
+    def _compute_landmarks(self, step: str) -> np.ndarray:
+        """(N, 11): five (x, y) points flattened, then 1 where a face was found, else 0."""
+        locate = LANDMARK_STEPS[step].locate
         out = np.zeros((len(self.table), 11), dtype=np.float64)
         for i, (sample, name) in enumerate(zip(self.table["sample"], self.table["face_file"])):
             file = self.root / FACE_DIR / name
             image = cv2.imread(str(file), cv2.IMREAD_COLOR)
             if image is None:
                 raise DataError(f"unreadable apex face image {file} (sample {sample})")
-            points, how = apex_landmarks28(image)
-            out[i, :10] = points.reshape(-1)
-            out[i, 10] = HOW_CODES.index(how)
+            try:
+                points, found = locate(image)
+            except ValueError as exc:
+                raise DataError(f"landmarks of apex face image {file} (sample {sample}): {exc}") from None
+            out[i, :10] = np.asarray(points, dtype=np.float64).reshape(-1)
+            out[i, 10] = float(found)
         return out
 
 
-def landmark_report(dataset: Dataset) -> pd.DataFrame:
-    """Per sample: face_file, landmark_method ("detected" or "whole-image") and the five points
-    (x0, y0 ... x4, y4) on the 28x28 grid, before clipping. Runs dlib unless cached.
-
-    Works on a Dataset returned by `load_htnet_release` (not on its subsets)."""
+def landmark_report(dataset: Dataset, step: str = "mtcnn") -> pd.DataFrame:
+    """Per sample: face_file, face_found and the five points (x0, y0 ... x4, y4) on the 28x28 grid,
+    before clipping, of a landmark step ("mtcnn": the published procedure; "dlib"). Computes them
+    unless cached. Works on a Dataset returned by `load_htnet_release` (not on its subsets)."""
     features = dataset.feature_function
     if not isinstance(features, ReleaseFeatures):
         raise DataError(f"dataset {dataset.name!r} was not loaded by htnet-release (or is a subset of one): no landmark report")
-    points, how = features.landmarks()
+    if step not in LANDMARK_STEPS:
+        raise ConfigError(f"landmark step {step!r}: one of {', '.join(LANDMARK_STEPS)}")
+    points, found = features.landmarks(step)
     report = dataset.samples[["sample", "dataset", "face_file"]].copy()
-    report["landmark_method"] = how
+    report["face_found"] = found
     for k in range(5):
         report[f"x{k}"] = points[:, k, 0]
         report[f"y{k}"] = points[:, k, 1]
@@ -329,10 +365,9 @@ def check_release(path: str | None, *, faces: bool = True, cache_dir=None):
     `faces`) every apex face on which no face is found, as a CheckReport."""
     from mebench.datasets.raw.check import CheckReport
     from mebench.datasets.raw.records import ERROR, FACE_FALLBACK, METADATA, WARNING, Problem
-    from mebench.features.landmarks import DETECTED
-
     root = release_root(path)
-    report = CheckReport(NAME, str(root), fallback=f"landmarks from {fallback_text()}")
+    step = LANDMARK_STEPS["mtcnn"]
+    report = CheckReport(NAME, str(root), fallback=f"{step.fallback} used, as the published pipeline does")
     scan = scan_release(root)
     report.problems += [Problem(ERROR, METADATA, str(root), text) for text in scan.problems]
     if scan.table is None:
@@ -341,15 +376,15 @@ def check_release(path: str | None, *, faces: bool = True, cache_dir=None):
     report.usable = 0 if scan.problems else report.clips
     if faces and not scan.problems:
         features = ReleaseFeatures(root, scan.table, scan.flow, scan.face_digest, ArrayCache(cache_dir))
-        features._warned = True  # the report lists them instead
-        _, how = features.landmarks()
-        for sample, face, h in zip(scan.table["sample"], scan.table["face_file"], how):
-            if h == DETECTED:
+        features.warn = False  # the report lists them instead
+        _, found = features.landmarks(step.name)
+        for sample, face, ok in zip(scan.table["sample"], scan.table["face_file"], found):
+            if ok:
                 report.faces_detected += 1
             else:
                 report.face_fallbacks += 1
                 report.problems.append(Problem(WARNING, FACE_FALLBACK, str(root / FACE_DIR / face),
-                                               f"no face found on the apex face; landmarks from {fallback_text()}",
+                                               f"{step.name} finds no face on the apex face; {step.fallback} are used",
                                                sample))
         report.faces_checked = True
     return report

@@ -40,7 +40,7 @@ from mebench.cache import ArrayCache
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
 from mebench.features.flow import DEFAULT_FLOW_PARAMS, FlowParams, flow_image
-from mebench.features.regions import REGION_VARIANTS, region_features
+from mebench.representations import FLOW_IMAGE
 
 GENERATOR_VERSION = "synthetic-v1"
 CLASS_NAMES = ("negative", "positive", "surprise")
@@ -387,14 +387,13 @@ def synthetic_dataset(config: SyntheticConfig = DEFAULT_CONFIG, *, cache_dir: Pa
     fingerprint = table_fingerprint(table, GENERATOR_VERSION, repr(config.as_dict()))
     landmarks28 = to_grid(table_landmarks(table), config.image_size, flow_params.size)
 
-    def features(representation: str) -> np.ndarray:
-        if representation == "flow":
+    def features(name: str) -> np.ndarray:
+        if name == FLOW_IMAGE:
             return cache.get_or_compute("synthetic/flow", key, lambda: compute_flow_features(config, flow_params),
                                         shape=(len(table), 3, flow_params.size, flow_params.size), dtype=np.float32)
-        if representation in REGION_VARIANTS:
-            return region_features(representation, features("flow"), landmarks28)
-        raise DataError(f"the synthetic dataset has no representation {representation!r}; "
-                        f"it provides flow, {', '.join(REGION_VARIANTS)}")
+        if name.startswith("landmarks:"):  # the generator knows its faces' landmarks exactly: every kind is these
+            return landmarks28
+        raise DataError(f"the synthetic dataset has no primitive {name!r}")
 
     counts = ", ".join(f"{s.name} {sum(s.class_counts)} ({len(s.subjects)} subjects)" for s in config.sources)
     ds = Dataset(

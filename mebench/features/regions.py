@@ -25,10 +25,6 @@ PUBLISHED_FALLBACK_LANDMARKS = np.array(
 )
 
 
-# Region representations and whether they keep the published code's row/column swap.
-REGION_VARIANTS = {"htnet-regions": True, "htnet-regions-corrected": False}
-
-
 def clip_landmarks(points: np.ndarray) -> np.ndarray:
     """Clip to [7, 21] then truncate to int, as the published code does (every window stays inside 28x28)."""
     return np.clip(np.asarray(points, dtype=np.float64), HALF, GRID - HALF).astype(np.int64)
@@ -61,8 +57,3 @@ def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:
     return np.stack(
         [lm[:, 36:42].mean(axis=1), lm[:, 42:48].mean(axis=1), lm[:, 30], lm[:, 48], lm[:, 54]], axis=1
     )
-
-
-def region_features(representation: str, flow: np.ndarray, landmarks28: np.ndarray) -> np.ndarray:
-    """The `htnet-regions` (published tiling) or `htnet-regions-corrected` (rows from y, columns from x) input."""
-    return tile_regions(flow, landmarks28, published_quirks=REGION_VARIANTS[representation])

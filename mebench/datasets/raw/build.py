@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import warnings
+from typing import Callable
 
 import pandas as pd
 
 from mebench.cache import ArrayCache, fingerprint
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import DataError
-from mebench.datasets.raw.pipeline import PIPELINE_VERSION, PipelineConfig, RawFeatures, config_from_env
+from mebench.datasets.raw.pipeline import PIPELINE_VERSION, PipelineConfig, RawFeatures
 from mebench.datasets.raw.records import TABLE_CODES, Scan
 
 MAX_LISTED = 200
@@ -57,7 +58,7 @@ def dataset_from_scan(scan: Scan, *, cache_dir=None, config: PipelineConfig | No
     if not records:
         raise problem_error(scan, scan.fatal(), "problem(s); no clip is usable") if scan.fatal() else \
             DataError(f"{scan.kind} at {scan.root}: no clips")
-    config = config or config_from_env()
+    config = config or PipelineConfig()
     present = {r.label for r in records}
     class_names = tuple(c for c in scan.vocabulary if c in present) + tuple(sorted(present - set(scan.vocabulary)))
     table = make_sample_table(record_table(scan, records), class_names)
@@ -72,8 +73,20 @@ def dataset_from_scan(scan: Scan, *, cache_dir=None, config: PipelineConfig | No
         samples=table,
         fingerprint=table_fingerprint(table, fingerprint({"annotations": annotations}), pipeline_key),
         feature_function=features,
+        flow_channels=config.channels,
         description=f"{scan.kind} raw frames at {scan.root}: {len(table)} clips, {table['subject'].nunique()} subjects ("
         + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in class_names) + ")",
     )
     ds.scan = scan  # type: ignore[attr-defined]  # problems and all records, for reports
     return ds
+
+
+def raw_loader(scan: Callable[[str | None], Scan], doc: str) -> Callable[..., Dataset]:
+    """The dataset plugin (entry point) of a raw kind: `load(path, *, cache_dir, pipeline, workers)`."""
+
+    def load(path: str | None, *, cache_dir=None, pipeline: PipelineConfig | None = None,
+             workers: int | None = None) -> Dataset:
+        return dataset_from_scan(scan(path), cache_dir=cache_dir, config=pipeline, workers=workers)
+
+    load.__doc__ = doc
+    return load

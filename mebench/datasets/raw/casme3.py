@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from mebench.datasets.raw import metadata as md
+from mebench.datasets.raw.build import raw_loader
 from mebench.datasets.raw.tabular import Row, TableSpec, scan_table
 
 KIND = "casme3"
@@ -68,8 +69,4 @@ def scan(path, *, fixes=None):
     return scan_table(SPEC, path, fixes=fixes)
 
 
-def load(path: str | None, *, cache_dir=None, config=None, workers=None):
-    """CAS(ME)^3 part A micro-expressions (raw frames + label sheet): --data casme3:PATH"""
-    from mebench.datasets.raw.build import dataset_from_scan
-
-    return dataset_from_scan(scan(path), cache_dir=cache_dir, config=config, workers=workers)
+load = raw_loader(scan, "CAS(ME)^3 part A micro-expressions (raw frames + label sheet): --data casme3:PATH")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from mebench.cache import ArrayCache
 from mebench.errors import DataError
 from mebench.datasets.raw import scanner
-from mebench.datasets.raw.pipeline import PipelineConfig, ProgressCallback, compute_all, config_from_env
+from mebench.datasets.raw.pipeline import PipelineConfig, ProgressCallback, compute_all
 from mebench.datasets.raw.records import (ERROR, FACE_FALLBACK, METADATA, NO_APEX, UNREADABLE_IMAGE, WARNING, Problem,
                                           Scan)
 from mebench.datasets.raw.stages import decode_gray
@@ -97,15 +97,18 @@ def check_tree(kind: str, path: str | None, *, faces: bool = True, cache_dir=Non
     failing = {p.sample for p in report.problems if p.severity == ERROR}
     report.usable = sum(1 for r in scan.records if r.sample not in failing)
     if faces and readable:
-        config = config or config_from_env()
+        config = config or PipelineConfig()
         cache = ArrayCache(cache_dir)
-        pipe = compute_all(readable, config, cache, "landmarks", workers=workers, progress=progress)
+        mtcnn = config.face == "mtcnn"
+        pipe = compute_all(readable, config, cache, "faces" if mtcnn else "landmarks", workers=workers,
+                           progress=progress)
         for rec in readable:
-            _, how, _ = pipe.landmarks(rec)
-            if how == WHOLE_IMAGE:
+            found = bool(pipe.faces(rec)[:, 4].all()) if mtcnn else pipe.landmarks(rec)[1] != WHOLE_IMAGE
+            if not found:
                 report.face_fallbacks += 1
+                where = "the onset or apex frame (MTCNN)" if mtcnn else "the onset frame"
                 report.problems.append(Problem(WARNING, FACE_FALLBACK, str(pipe.frame(rec, pipe.onset_number(rec), "onset")),
-                                               "no face found on the onset frame; the whole-frame fallback crop is used",
+                                               f"no face found on {where}; the whole-frame fallback crop is used",
                                                rec.sample))
             else:
                 report.faces_detected += 1

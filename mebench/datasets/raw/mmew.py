@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from mebench.datasets.raw import metadata as md
+from mebench.datasets.raw.build import raw_loader
 from mebench.datasets.raw.tabular import Row, TableSpec, scan_table
 
 KIND = "mmew"
@@ -64,8 +65,4 @@ def scan(path, *, fixes=None):
     return scan_table(SPEC, path, fixes=fixes)
 
 
-def load(path: str | None, *, cache_dir=None, config=None, workers=None):
-    """MMEW micro-expressions (raw frames + label sheet): --data mmew:PATH"""
-    from mebench.datasets.raw.build import dataset_from_scan
-
-    return dataset_from_scan(scan(path), cache_dir=cache_dir, config=config, workers=workers)
+load = raw_loader(scan, "MMEW micro-expressions (raw frames + label sheet): --data mmew:PATH")

@@ -1,8 +1,8 @@
 """`mebench datasets prepare KIND:PATH`: compute and cache every clip's features ahead of a run.
 
-Every clip the loader accepts goes through the whole pipeline (landmarks, apex, flow, image and,
-at the 28 px output size, the HTNet regions), spread over `workers` processes (default: every
-core). Each clip's outputs are written to the cache as soon as it is done, so an interrupted
+Every clip the loader accepts goes through the whole pipeline (landmarks or MTCNN faces, apex,
+flow, the flow image and, at the 28 px output size, the HTNet landmarks), spread over `workers`
+processes (default: every core). Each clip's outputs are written to the cache as soon as it is done, so an interrupted
 prepare resumes where it stopped; a second prepare computes nothing.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mebench.cache import ArrayCache
 from mebench.datasets.raw import scanner
 from mebench.datasets.raw.build import dataset_from_scan
-from mebench.datasets.raw.pipeline import (PipelineConfig, ProgressCallback, compute_all, config_from_env,
+from mebench.datasets.raw.pipeline import (PipelineConfig, ProgressCallback, compute_all,
                                            resolve_workers)
 from mebench.features.landmarks import WHOLE_IMAGE
 from mebench.features.regions import GRID
@@ -44,18 +44,18 @@ class PrepareReport:
 def prepare_dataset(kind: str, path: str | None, *, cache_dir=None, config: PipelineConfig | None = None,
                     workers: int | None = None, progress: ProgressCallback | None = None,
                     start: ProgressCallback | None = None) -> PrepareReport:
-    config = config or config_from_env()
+    config = config or PipelineConfig()
     dataset = dataset_from_scan(scanner(kind)(path), cache_dir=cache_dir, config=config, workers=workers)
     features = dataset.feature_function
     records = features.records
     cache: ArrayCache = features.cache
-    stage = "regions" if config.size == GRID else "image"
-    todo = sum(1 for r in records if not features.pipeline.is_cached(stage, r))
+    stages = ("image", "points") if config.size == GRID else ("image",)
+    todo = sum(1 for r in records if not all(features.pipeline.is_cached(s, r) for s in stages))
     if start:
         start(0, todo, "")
     began = time.perf_counter()
     n_workers = resolve_workers(workers)
-    pipe = compute_all(records, config, cache, stage, workers=n_workers, progress=progress)
+    pipe = compute_all(records, config, cache, stages, workers=n_workers, progress=progress, pipeline=features.pipeline)
     seconds = time.perf_counter() - began
     fallbacks = sum(1 for how in features.face_methods() if how == WHOLE_IMAGE)
     return PrepareReport(kind, len(records), todo, n_workers, seconds, fallbacks, dict(pipe.timings), dict(pipe.counts))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from mebench.datasets.raw import metadata as md
+from mebench.datasets.raw.build import raw_loader
 from mebench.datasets.raw.tabular import TableSpec, scan_table
 
 KIND = "samm"
@@ -48,8 +49,4 @@ def scan(path, *, fixes=None):
     return scan_table(SPEC, path, fixes=fixes)
 
 
-def load(path: str | None, *, cache_dir=None, config=None, workers=None):
-    """SAMM (raw frames + FACS codes sheet): --data samm:PATH"""
-    from mebench.datasets.raw.build import dataset_from_scan
-
-    return dataset_from_scan(scan(path), cache_dir=cache_dir, config=config, workers=workers)
+load = raw_loader(scan, "SAMM (raw frames + FACS codes sheet): --data samm:PATH")

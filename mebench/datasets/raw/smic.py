@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from mebench.errors import ConfigError, DataError
+from mebench.datasets.raw.build import raw_loader
 from mebench.datasets.raw.fixes import apply_fixes, read_fixes
 from mebench.datasets.raw.records import (ERROR, FRAME_COUNT, METADATA, MISSING_FRAME, UNKNOWN_LABEL, WARNING,
                                           ClipRecord, Scan, check_duplicates, list_frames)
@@ -98,8 +99,4 @@ def scan(path, *, fixes=None) -> Scan:
     return scan
 
 
-def load(path: str | None, *, cache_dir=None, config=None, workers=None):
-    """SMIC-HS (raw frames; labels from the folders): --data smic:PATH"""
-    from mebench.datasets.raw.build import dataset_from_scan
-
-    return dataset_from_scan(scan(path), cache_dir=cache_dir, config=config, workers=workers)
+load = raw_loader(scan, "SMIC-HS (raw frames; labels from the folders): --data smic:PATH")

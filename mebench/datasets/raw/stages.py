@@ -25,7 +25,7 @@ import numpy as np
 from mebench.errors import DataError
 from mebench.features.flow import FlowParams, normalise_0_255, optical_strain, tvl1_flow
 from mebench.features.landmarks import WHOLE_IMAGE
-from mebench.features.regions import GRID, five_points_from_68, tile_regions
+from mebench.features.regions import GRID, five_points_from_68
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,21 @@ def decode_gray(path: Path) -> tuple[np.ndarray | None, str]:
     return img, ""
 
 
+def read_color(path: Path, sample: str | None = None) -> np.ndarray:
+    """A frame as uint8 BGR (H, W, 3), as cv2.imread gives it (gray frames are expanded); DataError
+    naming the file and sample when it cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"unreadable image {path}{f' (sample {sample})' if sample else ''}: "
+                        f"{exc.strerror or exc}") from None
+    why = truncation(data, Path(path).suffix)
+    img = None if why else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise DataError(f"unreadable image {path}{f' (sample {sample})' if sample else ''}: {why or 'not decodable'}")
+    return img
+
+
 def read_gray(path: Path, sample: str | None = None) -> np.ndarray:
     """A frame as uint8 gray (H, W); DataError naming the file and sample when it cannot be read."""
     img, why = decode_gray(path)
@@ -121,6 +136,44 @@ def face_transform(points68: np.ndarray, how: str, frame_shape: tuple[int, int],
     return m
 
 
+def mtcnn_box(frame_bgr: np.ndarray) -> np.ndarray:
+    """(5,): MTCNN's largest face box (x1, y1, x2, y2) on a frame and 1.0, or the frame's centred square
+    and 0.0 where no face is found. As HTNet's CAS(ME)^3 code, the frame goes to MTCNN as an RGB image."""
+    from PIL import Image
+
+    from mebench.features.mtcnn import detector
+
+    rgb = Image.fromarray(np.ascontiguousarray(frame_bgr[:, :, ::-1]))
+    boxes, _ = detector().detect(rgb)
+    if boxes is not None and len(boxes):
+        return np.array([*boxes[0][:4], 1.0], dtype=np.float64)
+    h, w = frame_bgr.shape[:2]
+    side = min(h, w)
+    x0, y0 = (w - side) / 2, (h - side) / 2
+    return np.array([x0, y0, x0 + side, y0 + side, 0.0], dtype=np.float64)
+
+
+def mtcnn_crop(frame_bgr: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """The face in `box` resized to size x size as facenet-pytorch crops it for MTCNN's output (integer
+    box clipped to the frame, PIL bilinear resize): (size, size, 3) RGB uint8."""
+    from PIL import Image
+
+    h, w = frame_bgr.shape[:2]
+    x1, y1 = int(max(box[0], 0)), int(max(box[1], 0))
+    x2, y2 = int(min(box[2], w)), int(min(box[3], h))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        raise DataError(f"face box {box.tolist()} is empty on a {w}x{h} frame")
+    rgb = Image.fromarray(np.ascontiguousarray(frame_bgr[:, :, ::-1]))
+    face = rgb.crop((x1, y1, x2, y2)).resize((size, size), Image.BILINEAR)
+    return np.asarray(face, dtype=np.uint8)
+
+
+def published_gray(face_rgb: np.ndarray) -> np.ndarray:
+    """Gray as HTNet's CAS(ME)^3 code makes it: OpenCV's BGR weights applied to the RGB crop (the red and
+    blue weights swapped: the published quirk)."""
+    return cv2.cvtColor(np.ascontiguousarray(face_rgb), cv2.COLOR_BGR2GRAY)
+
+
 def warp(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(frame, np.asarray(matrix, dtype=np.float64), (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
@@ -154,18 +207,19 @@ def compute_flow(onset: np.ndarray, apex: np.ndarray, method: str, tvl1: FlowPar
     raise DataError(f"unknown flow method {method!r} (tvl1 or farneback)")
 
 
-def flow_to_image(flow: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 2) flow -> (3, size, size) float32 (strain, v, u), each resized (area) and min-max
-    normalised to 0-255 per image: the `flow` representation, as mebench.features.flow.flow_image."""
+def flow_to_image(flow: np.ndarray, size: int, channels: str = "strain-v-u") -> np.ndarray:
+    """(H, W, 2) flow -> (3, size, size) float32, each map resized (area) and min-max normalised to 0-255
+    per image: the `flow-image` primitive. Channels (strain, v, u), as mebench.features.flow.flow_image,
+    or (u, v, magnitude) as HTNet's CAS(ME)^3 code (`cv2.cartToPolar` magnitude)."""
     u, v = flow[:, :, 0], flow[:, :, 1]
-    strain = optical_strain(u, v)
+    if channels == "u-v-magnitude":
+        magnitude = cv2.cartToPolar(np.ascontiguousarray(u), np.ascontiguousarray(v))[0]
+        planes = (u, v, magnitude)
+    else:
+        planes = (optical_strain(u, v), v, u)
     maps = [cv2.resize(np.asarray(m, dtype=np.float32), (size, size), interpolation=cv2.INTER_AREA)
-            for m in (strain, v, u)]
+            for m in planes]
     return np.stack([normalise_0_255(m) for m in maps]).astype(np.float32)
-
-
-def regions(image: np.ndarray, points5: np.ndarray, published_quirks: bool) -> np.ndarray:
-    return tile_regions(np.asarray(image)[None], np.asarray(points5)[None], published_quirks=published_quirks)[0]
 
 
 def motion_energy(onset: np.ndarray, frame: np.ndarray) -> float:
