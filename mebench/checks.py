@@ -95,11 +95,18 @@ def check_deterministic(cls: type[Method]) -> None:
 
 
 def check_epoch_callback(cls: type[Method]) -> None:
+    """An iterative method calls fit's epoch_callback after every epoch; a non-iterative one trains
+    without it (mebench never passes the keyword to it)."""
     X, y = _data(cls)
+    if not cls.info.iterative:
+        _quick(cls, num_classes=3, seed=0).fit(X, y)
+        return
     seen: list[int] = []
     _quick(cls, num_classes=3, seed=0).fit(X, y, epoch_callback=lambda epoch, m: seen.append(epoch))
     if "epochs" in cls.param_names():
         assert seen == list(range(1, FAST["epochs"] + 1)), f"epoch_callback saw epochs {seen}"
+    else:
+        assert seen, "an iterative method (MethodInfo.iterative) must call epoch_callback after each epoch"
 
 
 CHECKS = (check_info, check_constructor_only_stores, check_fit_predict, check_absent_class, check_deterministic,

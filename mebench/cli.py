@@ -101,7 +101,7 @@ class RichProgress:
         self.task = self.bar.add_task("starting", total=total - skipped)
 
     def cell_started(self, cell) -> None:
-        self.bar.update(self.task, description=f"{cell.method} | fold {cell.fold.id} | seed {cell.seed}")
+        self.bar.update(self.task, description=f"{cell.method} | fold {cell.fold} | seed {cell.seed}")
 
     def cell_finished(self, cell, ok: bool) -> None:
         if not ok:
@@ -126,10 +126,16 @@ def run(
     preset: Annotated[str, typer.Option(help="Method preset: paper (published settings) or quick.")] = "paper",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     epoch_selection: Annotated[str, typer.Option(
-        help="final (last epoch, default), validation (best epoch on held-out training subjects) or oracle "
-             "(best epoch on the test subject: the published protocol, leaky).")] = "final",
+        help="final (last epoch, default), epoch:E (epoch E of every fold), validation (best epoch on held-out "
+             "training subjects) or oracle (best epoch on the test subject: the published protocol, leaky); a comma "
+             "list reads several from one training, e.g. final,oracle (validation trains on its own).")] = "final",
+    record_epochs: Annotated[bool, typer.Option(
+        "--record-epochs", help="Keep every epoch's test predictions (learning curves; selections derived later).")] = False,
     validation_subjects: Annotated[int, typer.Option(help="Training subjects held out per fold by --epoch-selection validation.")] = 4,
     patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs for --epoch-selection validation.")] = None,
+    precision: Annotated[str, typer.Option(help="fp32 (default), bf16 or fp16 (autocast); part of every result's identity.")] = "fp32",
+    device: Annotated[str, typer.Option(help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda, cuda:N or mps; "
+                                             "where cells run, not part of their identity.")] = "auto",
     param: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE override for every method that has NAME; repeatable.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
@@ -146,12 +152,13 @@ def run(
     config = RunConfig(methods=tuple(expand_method_selection(methods)), protocol=protocol, out=out_dir,
                        data=data[0] if len(data) == 1 else tuple(data),
                        preset=preset, seeds=parse_seeds(seeds),
-                       selection=EpochSelection(epoch_selection, validation_subjects, patience),
-                       params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir, pipeline=pipeline)
+                       selection=EpochSelection(epoch_selection, validation_subjects, patience, record_epochs),
+                       params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir, pipeline=pipeline,
+                       precision=precision, device=device)
     err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
               f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}"
               + (f" | pipeline: {pipeline}" if pipeline else ""), markup=False, highlight=False)
-    if epoch_selection == "oracle":
+    if "oracle" in config.selection.names:
         err.print("[yellow]warning[/yellow]: oracle epoch selection picks epochs on the test subject; results are marked leaky")
     progress = RichProgress()
     try:
@@ -181,6 +188,7 @@ def evaluate(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
     pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
 ) -> None:
     """Evaluate released per-fold checkpoints without training; results are stored like a run's,
     marked as evaluated checkpoints."""
@@ -189,7 +197,8 @@ def evaluate(
     data = data or ["synthetic"]
     cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir,
                          data=data[0] if len(data) == 1 else tuple(data),
-                         config=parse_params(config or [], "--config"), cache_dir=cache_dir, pipeline=pipeline)
+                         config=parse_params(config or [], "--config"), cache_dir=cache_dir, pipeline=pipeline,
+                         device=device)
     progress = RichProgress()
     try:
         summary = evaluate_checkpoints(cfg, progress)

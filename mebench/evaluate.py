@@ -13,26 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from mebench import plugins
+from mebench.engine import CHECKPOINT, CellSpec
 from mebench.errors import ConfigError, DataError
 from mebench.protocol import Fold, make_protocol
-from mebench.published import check_published_config, load_published
-from mebench.runner import Cell, Progress, RunSummary, load_dataset, now, run_cell, versions
-from mebench.selection import EpochSelection, Selected
+from mebench.published import check_published_config
+from mebench.runner import (Progress, RunSummary, cell_inputs, execute_or_error, load_dataset, now, plan_record,
+                            store_outcome, versions)
 from mebench.store import ResultStore
 from mebench.training import TorchMethod
-
-@dataclass(frozen=True)
-class CheckpointSelection(EpochSelection):
-    """Marks cells whose weights came from a release, not from training."""
-
-    name: str = "checkpoint"
-
-    def __post_init__(self) -> None:  # not one of the training selections
-        pass
 
 
 @dataclass(frozen=True)
@@ -45,6 +34,7 @@ class EvaluateConfig:
     config: tuple[tuple[str, Any], ...] = ()  # published constructor arguments (e.g. block_repeats)
     cache_dir: Path | None = None
     pipeline: str = ""  # raw datasets' preprocessing options
+    device: str = "cpu"
 
 
 def checkpoint_files(weights: Path, folds: list[Fold]) -> dict[str, Path]:
@@ -68,50 +58,46 @@ def checkpoint_files(weights: Path, folds: list[Fold]) -> dict[str, Path]:
 
 
 def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = None) -> RunSummary:
+    """Every fold's released checkpoint on its test samples, stored like a run's cells (training
+    `checkpoint`, epoch selection `checkpoint`)."""
+    from mebench.training import resolve_device
+
     progress = progress or Progress()
     cls = plugins.methods.get(config.method)
     if not issubclass(cls, TorchMethod):
         raise ConfigError(f"method {config.method!r} is not a torch method; it has no checkpoints to evaluate")
-    published = dict(config.config)
-    check_published_config(cls, published)
+    published = check_published_config(cls, dict(config.config))
+    published = {k: v for k, v in published.items() if k in dict(config.config)}
+    device = resolve_device(config.device)
     store = ResultStore(config.out)
     store.ensure_writable()
     protocol = make_protocol(config.protocol)
     dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
     folds = protocol.folds(dataset.samples)
     files = checkpoint_files(Path(config.weights), folds)
-    X = dataset.features(cls.info.input)
     params = {"weights": str(Path(config.weights).resolve()), **published}
-    selection = CheckpointSelection()
-
-    def predict(cell: Cell) -> Selected:
-        path = files[cell.fold.id]
-        try:
-            network = load_published(config.method, path, **published)
-        except DataError as exc:
-            raise DataError(f"fold {cell.fold.id}: {exc}") from None
-        with torch.no_grad():
-            logits = network(torch.as_tensor(X[dataset.rows(cell.fold.test)]))
-        proba = torch.softmax(logits, dim=1).numpy().astype(np.float64)
-        return Selected(proba, np.full(len(proba), -1), {"checkpoint": str(path)})
-
-    summary = RunSummary(total=len(folds))
-    cells = [Cell(config.method, "released", params, protocol.label(), fold, 0, selection, dataset, len(folds))
+    specs = [CellSpec(config.method, "released", params, protocol.label(), fold.id, fold.train, fold.test, 0,
+                      CHECKPOINT, False, "fp32", dataset.fingerprint, len(folds), str(files[fold.id]))
              for fold in folds]
     spec = {"method": config.method, "weights": params["weights"], "protocol": config.protocol,
             "data": [config.data] if isinstance(config.data, str) else list(config.data), "pipeline": config.pipeline,
-            "config": [[k, v] for k, v in config.config]}
+            "config": [[k, v] for k, v in config.config], "device": config.device}
     run_id = store.begin_run("evaluate", spec, socket.gethostname(), versions(), now())
-    store.plan({**c.record(), "run_id": run_id} for c in cells)
+    records = {c.key: plan_record(c, dataset, (CHECKPOINT,), run_id) for c in specs}
+    store.plan(records.values())
     store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
-    progress.start(len(folds), 0)
-    for fold, cell in zip(folds, cells):
+    inputs = cell_inputs(dataset, cls.info.input)
+    summary = RunSummary(total=len(specs))
+    progress.start(len(specs), 0)
+    for cell in specs:
         progress.cell_started(cell)
-        ok, error = run_cell(cell, store, compute=predict, run_id=run_id)
-        if ok:
+        started = now()
+        outcome, error = execute_or_error(cell, inputs, device)
+        store_outcome(store, dataset, cell, records[cell.key], outcome, error, started)
+        if outcome is not None:
             summary.done += 1
         else:
-            summary.failed.append((f"fold {fold.id} ({files[fold.id]})", error or "?"))
-        progress.cell_finished(cell, ok)
+            summary.failed.append((f"fold {cell.fold} ({cell.checkpoint})", (error or "?").split("\n", 1)[0]))
+        progress.cell_finished(cell, outcome is not None)
     store.finish_run(run_id, now())
     return summary

@@ -39,6 +39,8 @@ class MethodInfo:
     code_url: str = ""
     tags: tuple[str, ...] = ()
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    iterative: bool = True  # trains in epochs and calls fit's epoch_callback after each (epoch selection needs it)
+    display_name: str = ""  # as a paper writes it (HTNet, OFF-ApexNet); default: the name
 
     def __post_init__(self) -> None:
         if self.input not in REPRESENTATIONS:
@@ -47,6 +49,8 @@ class MethodInfo:
             )
         if PAPER_PRESET not in self.presets:
             raise ConfigError(f"method {self.name!r} declares no {PAPER_PRESET!r} preset (the published settings)")
+        if not self.display_name:
+            object.__setattr__(self, "display_name", self.name)
 
 
 class Method:
@@ -56,6 +60,15 @@ class Method:
     """
 
     info: ClassVar[MethodInfo]
+
+    # Where and how a cell runs, set by mebench (`set_runtime`) for every cell. Not parameters: they say
+    # nothing about the experiment, so a run can move between machines without changing a result's identity.
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    def set_runtime(self, *, device: str = "cpu", precision: str = "fp32") -> "Method":
+        self.device, self.precision = device, precision
+        return self
 
     # -- parameters (scikit-learn style, typed: mebench.params) ---------------------------
     @classmethod
@@ -100,9 +113,11 @@ class Method:
 
     # -- estimator contract -----------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "Method":
-        """Train on X (N, C, H, W) float32 and y (N,) int. `epoch_callback(epoch, self)` runs after each
-        epoch of iterative methods (1-based); the runner uses it for epoch selection. The callback may raise
-        StopTraining, after which `fit` returns normally."""
+        """Train on X (N, C, H, W) float32 and y (N,) int. An iterative method (`info.iterative`) calls
+        `epoch_callback(epoch, self)` after each epoch (1-based) when one is given; the runner uses it for
+        epoch selection. The callback may raise StopTraining, after which `fit` returns normally. A
+        non-iterative method may leave the keyword out of its signature: mebench passes it only to
+        iterative methods."""
         raise NotImplementedError
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -127,4 +142,11 @@ def validate_method_class(name: str, obj: object) -> type[Method]:
         raise PluginLoadError(f"method plugin {name!r} ({obj.__name__}) has no MethodInfo `info`")
     if info.name != name:
         raise PluginLoadError(f"method plugin registered as {name!r} calls itself {info.name!r}")
+    runtime = sorted({"device", "precision"} & set(inspect.signature(obj.__init__).parameters))
+    if runtime:
+        raise PluginLoadError(
+            f"method plugin {name!r} ({obj.__name__}) takes {' and '.join(map(repr, runtime))} as a constructor parameter: "
+            "since mebench 0.2 the device and precision are not method parameters (they describe the machine, not the "
+            "experiment). Remove them from __init__ and read self.device / self.precision, which mebench sets for "
+            "every cell (mebench run --device, --precision)")
     return obj

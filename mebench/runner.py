@@ -1,15 +1,15 @@
-"""Expand methods x protocol folds x seeds into cells, run them, and store each one as it finishes.
+"""Plan the grid methods x protocol folds x seeds, execute its cells, and store each one as it finishes.
 
-Everything that can be checked without training is checked first: method parameters against
-their declarations, seeds, protocol options, the data, and that the run folder can be written.
-Then every planned cell is recorded as pending, and cells are computed one by one. Finished
-cells are skipped on the next run (resume); a cell that raises is stored as failed with its error
-and the grid goes on.
+The driver does everything stateful: it checks what can be checked without training (method
+parameters against their declarations, seeds, protocol options, the data, that the run folder can
+be written), records the run's specification and every planned cell (pending), computes each
+method's input once, hands the cells to an executor, and writes every outcome to the results
+database. Executing a cell is the pure `mebench.engine.execute`. Finished cells are skipped on the
+next run (resume); a cell that raises is stored as failed with its error and the grid goes on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import socket
@@ -23,16 +23,19 @@ import numpy as np
 
 from mebench import plugins
 from mebench.dataset import Dataset, parse_data_spec
+from mebench.engine import PRECISIONS, CellInputs, CellOutcome, CellSpec, canonical_json, execute
 from mebench.errors import ConfigError
 from mebench.method import Method
 from mebench.params import SEED_MAX
 from mebench.protocol import Fold, Protocol, make_protocol
-from mebench.selection import EpochSelection, Selected, fit_final, fit_oracle, fit_validation, validation_subjects
+from mebench.selection import FULL, EpochSelection
 from mebench.store import PredictionRow, ResultStore
 from mebench.version import __version__
 
 # Set by the runner for every cell, never by a preset or --param.
 RUNNER_PARAMS = ("num_classes", "seed")
+
+__all__ = ["RunConfig", "RunSummary", "Progress", "run_grid", "load_dataset", "plan_cells", "check_config"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class RunConfig:
     rerun: bool = False
     cache_dir: Path | None = None
     pipeline: str = ""  # raw datasets' preprocessing options, e.g. "htnet-casme3" or "flow=farneback"
+    precision: str = "fp32"  # part of every cell's identity
+    device: str = "cpu"  # where cells run (not part of their identity)
 
     def spec(self) -> dict[str, Any]:
         """The run's specification as stored in the results database (JSON-serialisable)."""
@@ -57,46 +62,8 @@ class RunConfig:
                 "data": [self.data] if isinstance(self.data, str) else list(self.data),
                 "pipeline": PipelineConfig.from_text(self.pipeline).text(), "preset": self.preset,
                 "seeds": list(self.seeds), "epoch_selection": asdict(self.selection),
-                "params": [[k, v] for k, v in self.params], "rerun": self.rerun}
-
-
-@dataclass(frozen=True)
-class Cell:
-    method: str
-    preset: str
-    params: dict[str, Any]  # the method's parameters except the seed
-    protocol: str
-    fold: Fold
-    seed: int
-    selection: EpochSelection
-    dataset: Dataset
-    n_folds: int = 0
-
-    @property
-    def params_hash(self) -> str:
-        """Identifies the method variant: the same for every seed and fold."""
-        return hashlib.sha256(canonical_json(self.params).encode()).hexdigest()[:12]
-
-    @property
-    def key(self) -> str:
-        parts = [self.method, self.params_hash, self.dataset.fingerprint, self.protocol, self.fold.id, str(self.seed),
-                 self.selection.key()]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
-
-    def describe(self) -> str:
-        return f"{self.method} fold {self.fold.id} seed {self.seed}"
-
-    def make_method(self, cls: type[Method]) -> Method:
-        return cls(**self.params, seed=self.seed)
-
-    def record(self) -> dict[str, Any]:
-        """The cell's row in the results database, without outcome."""
-        return dict(key=self.key, method=self.method, preset=self.preset, params=canonical_json(self.params),
-                    params_hash=self.params_hash, dataset=self.dataset.name, dataset_source=self.dataset.source,
-                    dataset_fingerprint=self.dataset.fingerprint, protocol=self.protocol, fold=self.fold.id,
-                    n_folds=self.n_folds, seed=self.seed, epoch_selection=self.selection.name,
-                    class_names=json.dumps(list(self.dataset.class_names)), mebench_version=__version__,
-                    versions=json.dumps(versions()))
+                "params": [[k, v] for k, v in self.params], "rerun": self.rerun, "precision": self.precision,
+                "device": self.device}
 
 
 @dataclass
@@ -112,13 +79,9 @@ class Progress:
 
     def start(self, total: int, skipped: int) -> None: ...
 
-    def cell_started(self, cell: Cell) -> None: ...
+    def cell_started(self, spec: CellSpec) -> None: ...
 
-    def cell_finished(self, cell: Cell, ok: bool) -> None: ...
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=lambda v: list(v) if isinstance(v, tuple) else str(v))
+    def cell_finished(self, spec: CellSpec, ok: bool) -> None: ...
 
 
 def versions() -> dict[str, str]:
@@ -194,12 +157,20 @@ def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, A
     check_seeds(config.seeds)
     make_protocol(config.protocol)
     PipelineConfig.from_text(config.pipeline)
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"--precision {config.precision!r}: one of {', '.join(PRECISIONS)}")
     resolved = {}
     all_names: set[str] = set()
     for name in config.methods:
         cls = plugins.methods.get(name)
         resolved[name] = (cls, method_params(cls, config.preset, config.params))
         all_names |= set(cls.param_names())
+        needs = config.selection.needs_iterations()
+        if needs and not cls.info.iterative:
+            raise ConfigError(f"--epoch-selection {','.join(needs)}: method {name!r} does not train in epochs "
+                              "(MethodInfo.iterative is False), so it has no epoch to select; use final")
+        if config.precision != "fp32" and not hasattr(cls, "build_network"):
+            raise ConfigError(f"--precision {config.precision}: method {name!r} is not a torch method")
     unused = sorted({k for k, _ in config.params} - all_names)
     if unused:
         raise ConfigError(f"--param {', '.join(unused)}: no selected method has such a parameter")
@@ -208,7 +179,7 @@ def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, A
 
 def check_selection(selection: EpochSelection, dataset: Dataset, folds: Sequence[Fold]) -> None:
     """Options of the epoch selection that depend on the folds (before anything trains)."""
-    if selection.name != "validation":
+    if "validation" not in selection.names:
         return
     subject_of = dict(zip(dataset.samples["sample"], dataset.samples["subject_key"]))
     fewest = min(folds, key=lambda f: len({subject_of[s] for s in f.train}))
@@ -218,95 +189,100 @@ def check_selection(selection: EpochSelection, dataset: Dataset, folds: Sequence
                           f"training subjects; hold out fewer than {n}")
 
 
-def plan_cells(config: RunConfig, dataset: Dataset, protocol: Protocol) -> list[Cell]:
+def plan_cells(config: RunConfig, dataset: Dataset, protocol: Protocol) -> list[CellSpec]:
     resolved = check_config(config)
     folds = protocol.folds(dataset.samples)
     check_selection(config.selection, dataset, folds)
     num_classes = len(dataset.class_names)
+    trainings = config.selection.trainings()
     cells = []
     for name, (cls, params) in resolved.items():
         base = cls.check_params({**params, "num_classes": num_classes})
-        for seed in check_seeds(config.seeds):
-            for fold in folds:
-                cells.append(Cell(name, config.preset, base, protocol.label(), fold, seed, config.selection, dataset,
-                                  len(folds)))
+        for training in trainings:
+            record = training == FULL and config.selection.records_epochs()
+            for seed in check_seeds(config.seeds):
+                for fold in folds:
+                    cells.append(CellSpec(name, config.preset, base, protocol.label(), fold.id, fold.train, fold.test,
+                                          seed, training, record, config.precision, dataset.fingerprint, len(folds)))
     return cells
 
 
-def fit_predict(cell: Cell) -> Selected:
-    """Train on the fold's training samples and predict its test samples, selecting the epoch as the cell says."""
-    cls = plugins.methods.get(cell.method)
-    ds = cell.dataset
-    X = ds.features(cls.info.input)
-    y = ds.labels()
-    train, test = ds.rows(cell.fold.train), ds.rows(cell.fold.test)
-    method = cell.make_method(cls)
-    subjects = ds.samples["subject_key"].to_numpy()
-    selection = cell.selection
-    if selection.name == "final":
-        return fit_final(method, X[train], y[train], X[test])
-    if selection.name == "oracle":
-        return fit_oracle(method, X[train], y[train], X[test], y[test], subjects[test])
-    held_out = validation_subjects(ds.samples.iloc[train], selection.validation_subjects, cell.seed)
-    return fit_validation(method, X[train], y[train], subjects[train], held_out, X[test], len(ds.class_names),
-                          selection.patience)
+def plan_record(spec: CellSpec, dataset: Dataset, selections: Sequence[str], run_id: int | None) -> dict[str, Any]:
+    """A cell's row in the results database, without outcome."""
+    return dict(key=spec.key, run_id=run_id, method=spec.method, preset=spec.preset, params=canonical_json(spec.params),
+                params_hash=spec.params_hash, dataset=dataset.name, dataset_source=dataset.source,
+                dataset_fingerprint=dataset.fingerprint, protocol=spec.protocol, fold=spec.fold, n_folds=spec.n_folds,
+                seed=spec.seed, training=spec.training, selections=json.dumps(list(selections)),
+                record_epochs=int(spec.record_epochs), precision=spec.precision,
+                class_names=json.dumps(list(dataset.class_names)), mebench_version=__version__,
+                versions=json.dumps(versions()))
 
 
-def run_cell(cell: Cell, store: ResultStore, compute: Callable[[Cell], Selected] = fit_predict,
-             run_id: int | None = None) -> tuple[bool, str | None]:
-    """Compute one cell and store it (as failed, with its error, if computing raises). A failure to
-    store is not the cell's fault: it propagates (DataError naming the database)."""
-    record = {**cell.record(), "run_id": run_id, "started_at": now()}
+def cell_inputs(dataset: Dataset, representation: str) -> CellInputs:
+    s = dataset.samples
+    return CellInputs(dataset.features(representation), dataset.labels(), s["subject_key"].to_numpy(),
+                      s["dataset"].to_numpy(), list(s["sample"]), len(dataset.class_names))
+
+
+def store_outcome(store: ResultStore, dataset: Dataset, spec: CellSpec, record: dict[str, Any],
+                  outcome: CellOutcome | None, error: str | None, started_at: str) -> None:
+    """Write a finished cell: its outcome, predictions and epoch record, or its error."""
+    base = {**record, "started_at": started_at, "finished_at": now()}
+    if outcome is None:
+        store.save_cell({**base, "status": "failed", "error": error})
+        return
+    table = dataset.samples.iloc[dataset.rows(spec.test)]
+    preds = [PredictionRow(sample=s, dataset=d, subject=subj, y_true=int(t), y_pred=int(p.argmax()), proba=p.tolist(),
+                           epoch=int(e) if e >= 0 else None)
+             for s, d, subj, t, p, e in zip(table["sample"], table["dataset"], table["subject"], table["label_index"],
+                                            outcome.proba, outcome.epochs)]
+    store.save_cell({**base, "status": "done", "error": None, "seconds": outcome.seconds,
+                     "selected_epochs": json.dumps(outcome.details) if outcome.details else None,
+                     "device": outcome.runtime.get("device"), "runtime": json.dumps(outcome.runtime)},
+                    preds, (spec.test, outcome.record) if outcome.record is not None else None)
+
+
+def execute_or_error(spec: CellSpec, inputs: CellInputs, device: str,
+                     compute: Callable[..., CellOutcome] = execute) -> tuple[CellOutcome | None, str | None]:
     try:
-        selected = compute(cell)
-        proba = np.asarray(selected.proba, dtype=np.float64)
-        n_test, n_classes = len(cell.fold.test), len(cell.dataset.class_names)
-        if proba.shape != (n_test, n_classes) or not np.all(np.isfinite(proba)):
-            raise ValueError(f"predict_proba returned shape {proba.shape} (finite: {np.all(np.isfinite(proba))}), "
-                             f"expected finite ({n_test}, {n_classes})")
+        return compute(spec, inputs, device=device), None
     except Exception as exc:  # noqa: BLE001 - a failing cell is stored, never fatal to the grid
-        error = f"{type(exc).__name__}: {exc}"
-        store.save_cell({**record, "finished_at": now(), "status": "failed",
-                         "error": error + "\n" + traceback.format_exc(limit=8)})
-        return False, error
-    table = cell.dataset.samples.iloc[cell.dataset.rows(cell.fold.test)]
-    preds = [
-        PredictionRow(sample=s, dataset=d, subject=subj, y_true=int(t), y_pred=int(p.argmax()), proba=p.tolist(),
-                      epoch=int(e) if e >= 0 else None)
-        for s, d, subj, t, p, e in zip(table["sample"], table["dataset"], table["subject"], table["label_index"], proba,
-                                       selected.epochs)
-    ]
-    details = json.dumps(selected.details) if selected.details else None
-    store.save_cell({**record, "selected_epochs": details, "finished_at": now(), "status": "done", "error": None}, preds)
-    return True, None
+        return None, f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=8)
 
 
 def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     """Run every cell of the grid that is not finished yet (all of them with `rerun`)."""
+    from mebench.training import resolve_device
+
     progress = progress or Progress()
     check_config(config)
+    device = resolve_device(config.device)
     store = ResultStore(config.out)
     store.ensure_writable()
     protocol = make_protocol(config.protocol)
     dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
     cells = plan_cells(config, dataset, protocol)
+    trainings = config.selection.trainings()
+    run_id = store.begin_run("run", config.spec(), socket.gethostname(), versions(), now())
+    records = {c.key: plan_record(c, dataset, trainings[c.training], run_id) for c in cells}
+    store.plan(records.values())
+    store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
     finished = set() if config.rerun else store.finished_keys()
     todo = [c for c in cells if c.key not in finished]
     summary = RunSummary(total=len(cells), skipped=len(cells) - len(todo))
-    # features first, so a data problem surfaces before any training starts
-    for name in dict.fromkeys(c.method for c in todo):
-        dataset.features(plugins.methods.get(name).info.input)
-    run_id = store.begin_run("run", config.spec(), socket.gethostname(), versions(), now())
-    store.plan({**c.record(), "run_id": run_id} for c in cells)
-    store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
+    # every method's input first, so a data problem surfaces before any training starts
+    inputs = {name: cell_inputs(dataset, plugins.methods.get(name).info.input)
+              for name in dict.fromkeys(c.method for c in todo)}
     progress.start(len(cells), summary.skipped)
-    for cell in todo:
-        progress.cell_started(cell)
-        ok, error = run_cell(cell, store, run_id=run_id)
-        if ok:
+    for spec in todo:
+        progress.cell_started(spec)
+        started = now()
+        outcome, error = execute_or_error(spec, inputs[spec.method], device)
+        store_outcome(store, dataset, spec, records[spec.key], outcome, error, started)
+        if outcome is not None:
             summary.done += 1
         else:
-            summary.failed.append((cell.describe(), error or "?"))
-        progress.cell_finished(cell, ok)
+            summary.failed.append((spec.describe(), (error or "?").split("\n", 1)[0]))
+        progress.cell_finished(spec, outcome is not None)
     store.finish_run(run_id, now())
     return summary

@@ -1,55 +1,99 @@
 """Epoch selection: which of a training run's epochs makes the fold's predictions.
 
 - final: the last epoch of the fixed budget (honest; the default).
-- validation: the epoch with the best UF1 on subjects held out from the fold's *training*
-  subjects (stratified by source dataset), optionally stopping early; the test subject is
-  seen once, by the final prediction (honest).
+- epoch:E: epoch E for every fold (honest when E is fixed in advance).
 - oracle: for each test subject, the epoch with the best accuracy on that very subject, ties
   going to the later epoch: the published HTNet protocol, reproduced only to measure how much
   it inflates results (leaky).
+- validation: the epoch with the best UF1 on subjects held out from the fold's *training*
+  subjects (stratified by source dataset), optionally stopping early; the test subject is
+  seen once, by the final prediction (honest).
+
+final, epoch:E and oracle are three readings of one training: when any but `final` is asked
+for, the training records its test predictions after every epoch (`EpochRecord`), and each
+selection is derived from the record. `validation` removes subjects from training, so it is a
+training of its own.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mebench.errors import ConfigError
+from mebench.errors import ConfigError, DataError
 from mebench.method import Method, StopTraining
 from mebench.metrics import uf1
 
 EPOCH_SELECTIONS = {
     "final": "the last epoch of a fixed budget (honest)",
+    "epoch:E": "epoch E of every fold, e.g. epoch:100 (honest when E is chosen in advance)",
     "validation": "best validation UF1 on held-out training subjects, stratified by source dataset (honest)",
     "oracle": "per test subject, the epoch with the best accuracy on that subject: the published HTNet protocol; "
     "leaky (model selection on test data), reproduced to measure the inflation",
 }
 LEAKY = {"oracle"}
+FULL = "full"  # the training behind final, epoch:E and oracle
+_EPOCH = re.compile(r"^epoch:([1-9]\d*)$")
+
+
+def is_leaky(selection: str) -> bool:
+    return selection in LEAKY
+
+
+def check_selection_name(name: str) -> str:
+    name = name.strip()
+    if name in ("final", "oracle", "validation") or _EPOCH.match(name):
+        return name
+    raise ConfigError(f"--epoch-selection {name!r}: choose from final, epoch:E (E >= 1), oracle, validation "
+                      "(several as a comma list, e.g. final,oracle)")
 
 
 @dataclass(frozen=True)
 class EpochSelection:
+    """The selections a run asks for: `name` is one selection or a comma list ("final,oracle")."""
+
     name: str = "final"
     validation_subjects: int = 4  # training subjects held out per fold (validation only)
     patience: int | None = None  # stop after this many epochs without improvement (validation only)
+    record_epochs: bool = False  # record every epoch's test predictions even for `final` alone
 
     def __post_init__(self) -> None:
-        if self.name not in EPOCH_SELECTIONS:
-            raise ConfigError(f"--epoch-selection {self.name!r}: choose one of {', '.join(EPOCH_SELECTIONS)}")
+        names = [check_selection_name(n) for n in self.name.split(",") if n.strip()]
+        if not names:
+            raise ConfigError("--epoch-selection is empty")
+        object.__setattr__(self, "name", ",".join(dict.fromkeys(names)))
         if self.validation_subjects < 1:
             raise ConfigError(f"--validation-subjects {self.validation_subjects}: must be at least 1")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"--patience {self.patience}: must be at least 1")
 
-    def key(self) -> str:
-        """What distinguishes results of this selection (goes into the cell key)."""
-        if self.name == "validation":
-            return f"validation:{self.validation_subjects}:{self.patience}"
-        return self.name
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.name.split(","))
+
+    def trainings(self) -> dict[str, tuple[str, ...]]:
+        """Training key -> the selections read from it: `full` for final/epoch:E/oracle, and
+        `validation:K:P` for validation."""
+        out: dict[str, tuple[str, ...]] = {}
+        full = tuple(n for n in self.names if n != "validation")
+        if full:
+            out[FULL] = full
+        if "validation" in self.names:
+            out[f"validation:{self.validation_subjects}:{self.patience}"] = ("validation",)
+        return out
+
+    def records_epochs(self) -> bool:
+        """Whether the full training must record its per-epoch test predictions."""
+        return self.record_epochs or any(n != "final" for n in self.trainings().get(FULL, ()))
+
+    def needs_iterations(self) -> list[str]:
+        """The asked selections that only an iterative method can give."""
+        return [n for n in self.names if n != "final"]
 
 
 @dataclass
@@ -57,6 +101,61 @@ class Selected:
     proba: np.ndarray  # (n_test, n_classes)
     epochs: np.ndarray  # epoch behind each test prediction, -1 when not applicable
     details: dict[str, Any] | None  # stored with the cell (chosen epochs, validation subjects)
+
+
+@dataclass
+class EpochRecord:
+    """A training's test predictions after every epoch: probabilities (float16 when stored) and the
+    predicted classes (exact: argmax of the full-precision probabilities)."""
+
+    proba: np.ndarray  # (n_epochs, n_test, n_classes)
+    pred: np.ndarray  # (n_epochs, n_test) uint8
+
+    @classmethod
+    def from_history(cls, history: list[np.ndarray]) -> "EpochRecord":
+        stacked = np.stack([np.asarray(h, dtype=np.float64) for h in history])
+        return cls(stacked.astype(np.float16), stacked.argmax(axis=2).astype(np.uint8))
+
+    @property
+    def n_epochs(self) -> int:
+        return int(self.pred.shape[0])
+
+
+def oracle_selection(record: EpochRecord, y_test: np.ndarray, subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(predicted classes, epoch per test sample, {subject: epoch}): for each test subject the epoch
+    with the best accuracy on that subject, the later epoch on ties (`<=` in the published code)."""
+    correct = record.pred == np.asarray(y_test)[None, :]
+    pred = np.empty(record.pred.shape[1], dtype=np.int64)
+    epochs = np.empty(record.pred.shape[1], dtype=np.int64)
+    chosen: dict[str, int] = {}
+    for subject in pd.unique(np.asarray(subjects)):
+        cols = np.asarray(subjects) == subject
+        acc = correct[:, cols].mean(axis=1)
+        best = int(np.flatnonzero(acc == acc.max())[-1])
+        pred[cols] = record.pred[best, cols]
+        epochs[cols] = best + 1
+        chosen[str(subject)] = best + 1
+    return pred, epochs, chosen
+
+
+def fixed_epoch(selection: str) -> int:
+    m = _EPOCH.match(selection)
+    if not m:
+        raise ConfigError(f"{selection!r} is not epoch:E")
+    return int(m.group(1))
+
+
+def derive(selection: str, record: EpochRecord, y_test: np.ndarray, subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted classes, epoch per test sample) of `selection` (final, epoch:E or oracle) read off a record."""
+    if selection == "final":
+        return record.pred[-1].astype(np.int64), np.full(record.pred.shape[1], record.n_epochs)
+    if selection == "oracle":
+        pred, epochs, _ = oracle_selection(record, y_test, subjects)
+        return pred, epochs
+    e = fixed_epoch(selection)
+    if e > record.n_epochs:
+        raise DataError(f"{selection}: the training recorded {record.n_epochs} epochs")
+    return record.pred[e - 1].astype(np.int64), np.full(record.pred.shape[1], e)
 
 
 def validation_subjects(train_samples: pd.DataFrame, count: int, seed: int) -> list[str]:
@@ -77,29 +176,16 @@ def validation_subjects(train_samples: pd.DataFrame, count: int, seed: int) -> l
     return sorted(chosen)
 
 
-def fit_final(method: Method, X_train, y_train, X_test) -> Selected:
-    method.fit(X_train, y_train)
-    return Selected(method.predict_proba(X_test), np.full(len(X_test), -1), None)
-
-
-def fit_oracle(method: Method, X_train, y_train, X_test, y_test, test_subjects: np.ndarray) -> Selected:
+def fit_full(method: Method, X_train, y_train, X_test, record: bool) -> tuple[Selected, EpochRecord | None]:
+    """Train on the whole training fold; the last epoch's test predictions, and with `record` every
+    epoch's (an evaluation pass on the test samples after each epoch, which does not change training)."""
     history: list[np.ndarray] = []
-    method.fit(X_train, y_train, epoch_callback=lambda epoch, m: history.append(m.predict_proba(X_test)))
-    if not history:  # not an iterative method: there is nothing to select
-        return Selected(method.predict_proba(X_test), np.full(len(X_test), -1), None)
-    stacked = np.stack(history)  # (epochs, n_test, classes)
-    correct = stacked.argmax(axis=2) == np.asarray(y_test)[None, :]
-    proba = np.empty_like(stacked[0])
-    epochs = np.empty(len(X_test), dtype=int)
-    chosen: dict[str, int] = {}
-    for subject in np.unique(test_subjects):
-        cols = test_subjects == subject
-        acc = correct[:, cols].mean(axis=1)
-        best = int(np.flatnonzero(acc == acc.max())[-1])  # `<=` in the published code: the later epoch wins
-        proba[cols] = stacked[best][cols]
-        epochs[cols] = best + 1
-        chosen[str(subject)] = best + 1
-    return Selected(proba, epochs, {"oracle_epochs": chosen})
+    if record:
+        method.fit(X_train, y_train, epoch_callback=lambda epoch, m: history.append(m.predict_proba(X_test)))
+    else:
+        method.fit(X_train, y_train)
+    proba = method.predict_proba(X_test)
+    return Selected(proba, np.full(len(X_test), -1), None), (EpochRecord.from_history(history) if history else None)
 
 
 def fit_validation(method: Method, X_train, y_train, train_subjects: np.ndarray, held_out: list[str], X_test,

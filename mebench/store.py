@@ -2,10 +2,13 @@
 
 `runs` has a row per `mebench run` / `mebench evaluate` invocation with its whole specification
 (JSON). `sample_groups` holds the protocol's reporting groups (Full, SMIC, ...) per sample, so a
-run reports without the protocol plugin that made it. `cells` has a row per (method, parameters, dataset, protocol, fold, seed, epoch selection):
-every planned cell is written as `pending` before the first one trains, so a report knows which
-results are missing; it becomes `done` or `failed` when computed. `predictions` has a row per test
-sample of a finished cell. A cell and its predictions are written in one transaction, so an
+run reports without the protocol plugin that made it. `cells` has a row per training: (method, parameters, dataset, protocol, fold, seed, training,
+precision), with the epoch selections it is read with. Every planned cell is written as `pending`
+before the first one trains, so a report knows which results are missing; it becomes `done` or
+`failed` when computed. `predictions` has a row per test sample of a finished cell (the final
+epoch's prediction, or validation's), `epoch_predictions` every epoch's test predictions of a cell
+that records them (float16 probabilities and the exact predicted classes, one blob each), from
+which the report derives `oracle` and `epoch:E`. A cell and its predictions are written in one transaction, so an
 interrupted run never leaves half a cell behind.
 
 Reading never creates anything: a missing folder or database is a DataError, and so is a file
@@ -22,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from mebench.errors import DataError
 
 DB_NAME = "results.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,15 +57,32 @@ CREATE TABLE IF NOT EXISTS cells (
     fold TEXT NOT NULL,
     n_folds INTEGER NOT NULL,
     seed INTEGER NOT NULL,
-    epoch_selection TEXT NOT NULL,
+    training TEXT NOT NULL,
+    selections TEXT NOT NULL,
+    record_epochs INTEGER NOT NULL DEFAULT 0,
+    precision TEXT NOT NULL DEFAULT 'fp32',
     selected_epochs TEXT,
     class_names TEXT NOT NULL,
     mebench_version TEXT NOT NULL,
     versions TEXT NOT NULL,
+    device TEXT,
+    runtime TEXT,
     started_at TEXT,
     finished_at TEXT,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    seconds REAL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    claimed_by TEXT,
+    heartbeat TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT
+);
+CREATE TABLE IF NOT EXISTS epoch_predictions (
+    cell_key TEXT PRIMARY KEY REFERENCES cells(key) ON DELETE CASCADE,
+    samples TEXT NOT NULL,
+    n_epochs INTEGER NOT NULL,
+    n_classes INTEGER NOT NULL,
+    proba BLOB NOT NULL,
+    pred BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sample_groups (
     protocol TEXT NOT NULL,
@@ -85,8 +106,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 """
 
 CELL_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "dataset", "dataset_source",
-                "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "epoch_selection", "selected_epochs",
-                "class_names", "mebench_version", "versions", "started_at", "finished_at", "status", "error")
+                "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
+                "precision", "selected_epochs", "class_names", "mebench_version", "versions", "device", "runtime",
+                "started_at", "finished_at", "seconds", "status", "claimed_by", "heartbeat", "attempts", "error")
+# What planning writes (and a later plan of the same cell may update); the rest is the outcome.
+PLAN_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "dataset", "dataset_source",
+                "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
+                "precision", "class_names", "mebench_version", "versions")
 
 
 @dataclass(frozen=True)
@@ -123,9 +149,9 @@ class ResultStore:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if version == SCHEMA_VERSION:
             return
-        if version == 0 and "cells" in tables and "runs" not in tables:
-            raise DataError(f"{self.path} was written by an earlier mebench (results schema 1, before mebench 0.2); "
-                            "report it with that version, or run into a new --out folder")
+        if (version == 0 and "cells" in tables) or 0 < version < SCHEMA_VERSION:
+            raise DataError(f"{self.path} was written by an earlier mebench (results schema {version or 1}, this one "
+                            f"reads {SCHEMA_VERSION}); report it with that version, or run into a new --out folder")
         if version > SCHEMA_VERSION:
             raise DataError(f"{self.path} was written by a newer mebench (results schema {version}); upgrade mebench")
         if tables - {"sqlite_sequence"}:
@@ -212,11 +238,25 @@ class ResultStore:
                                                          (finished_at, run_id)))
 
     def plan(self, cells: Iterable[dict[str, Any]]) -> None:
-        """Record planned cells as pending; cells already stored (done, failed or pending) are kept."""
-        rows = [tuple({**c, "status": "pending"}.get(k) for k in CELL_COLUMNS) for c in cells]
-        self._execute("write", lambda conn: conn.executemany(
-            f"INSERT OR IGNORE INTO cells ({', '.join(CELL_COLUMNS)}) VALUES ({', '.join('?' * len(CELL_COLUMNS))})",
-            rows))
+        """Record planned cells as pending. A cell already stored keeps its status and outcome; the
+        selections it is read with grow to include the new plan's, and it is marked to record its epochs
+        when the new plan needs that."""
+        cells = list(cells)
+
+        def write(conn: sqlite3.Connection) -> None:
+            known = {k: (json.loads(sel), rec) for k, sel, rec in conn.execute("SELECT key, selections, record_epochs FROM cells")}
+            for c in cells:
+                if c["key"] in known:
+                    old, rec = known[c["key"]]
+                    merged = list(dict.fromkeys(old + list(json.loads(c["selections"]))))
+                    conn.execute("UPDATE cells SET selections = ?, record_epochs = ? WHERE key = ?",
+                                 (json.dumps(merged), int(bool(rec) or bool(c["record_epochs"])), c["key"]))
+                else:
+                    row = {**{k: c.get(k) for k in PLAN_COLUMNS}, "status": "pending", "attempts": 0}
+                    conn.execute(f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                                 tuple(row.values()))
+
+        self._execute("write", write)
 
     def save_groups(self, protocol: str, fingerprint: str, groups: dict, samples) -> None:
         """The protocol's reporting groups (name -> boolean mask over `samples`), in table order."""
@@ -231,26 +271,56 @@ class ResultStore:
         self._execute("write", write)
 
     def finished_keys(self) -> set[str]:
+        """Cells done, and holding their epoch record if their plan asks for one."""
         if not self.exists():
             return set()
-        return self._execute("read", lambda conn: {
-            r[0] for r in conn.execute("SELECT key FROM cells WHERE status = 'done'")})
+        return self._execute("read", lambda conn: {r[0] for r in conn.execute(
+            "SELECT key FROM cells WHERE status = 'done' AND "
+            "(record_epochs = 0 OR key IN (SELECT cell_key FROM epoch_predictions))")})
 
-    def save_cell(self, cell: dict[str, Any], predictions: Iterable[PredictionRow] = ()) -> None:
-        """Write one cell (replacing an earlier attempt) and its predictions atomically."""
-        row = {k: cell.get(k) for k in CELL_COLUMNS}
+    def save_cell(self, cell: dict[str, Any], predictions: Iterable[PredictionRow] = (),
+                  record: tuple[Sequence[str], Any] | None = None) -> None:
+        """Write one cell's outcome (replacing an earlier attempt), its predictions and, if given, its
+        epoch record (test sample ids, mebench.selection.EpochRecord), in one transaction."""
+        row = {k: cell.get(k) for k in CELL_COLUMNS if k in cell}
         values = [(row["key"], p.sample, p.dataset, p.subject, int(p.y_true), int(p.y_pred),
                    json.dumps([round(float(x), 6) for x in p.proba]), p.epoch) for p in predictions]
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM predictions WHERE cell_key = ?", (row["key"],))
+            conn.execute("DELETE FROM epoch_predictions WHERE cell_key = ?", (row["key"],))
             conn.execute(  # an upsert keeps the row (and so the planned order) of a pending cell
-                f"INSERT INTO cells ({', '.join(CELL_COLUMNS)}) VALUES ({', '.join('?' * len(CELL_COLUMNS))}) "
-                f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in CELL_COLUMNS[1:])}",
+                f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+                f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in row if k != 'key')}",
                 tuple(row.values()))
             conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            if record is not None:
+                samples, rec = record
+                conn.execute("INSERT INTO epoch_predictions VALUES (?, ?, ?, ?, ?, ?)",
+                             (row["key"], json.dumps(list(samples)), int(rec.pred.shape[0]), int(rec.proba.shape[2]),
+                              np.ascontiguousarray(rec.proba, dtype=np.float16).tobytes(),
+                              np.ascontiguousarray(rec.pred, dtype=np.uint8).tobytes()))
 
         self._execute("write", write)
+
+    def epoch_records(self) -> dict[str, tuple[list[str], Any]]:
+        """cell key -> (test sample ids, EpochRecord) of every stored record."""
+        from mebench.selection import EpochRecord
+
+        conn = self._read()
+        try:
+            rows = conn.execute("SELECT cell_key, samples, n_epochs, n_classes, proba, pred FROM epoch_predictions").fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail(exc, "read") from None
+        finally:
+            conn.close()
+        out = {}
+        for key, samples, n_epochs, n_classes, proba, pred in rows:
+            samples = json.loads(samples)
+            shape = (n_epochs, len(samples))
+            out[key] = (samples, EpochRecord(np.frombuffer(proba, dtype=np.float16).reshape(*shape, n_classes),
+                                             np.frombuffer(pred, dtype=np.uint8).reshape(shape)))
+        return out
 
     # -- reading ---------------------------------------------------------------------------------
     def _query(self, sql: str) -> pd.DataFrame:
@@ -277,10 +347,11 @@ class ResultStore:
         """Predictions of finished cells joined with their cell's description; `cell_order` is the order in
         which cells were planned (a run plans its methods in the order they were named)."""
         return self._query("""
-            SELECT c.rowid AS cell_order, c.method, c.preset, c.params_hash, c.dataset AS data, c.dataset_fingerprint,
-                   c.protocol, c.epoch_selection, c.seed, c.fold, c.class_names,
+            SELECT c.rowid AS cell_order, c.key AS cell_key, c.method, c.preset, c.params_hash, c.precision,
+                   c.dataset AS data, c.dataset_fingerprint, c.protocol, c.training, c.selections, c.seed, c.fold,
+                   c.class_names,
                    p.dataset, p.subject, p.sample, p.y_true, p.y_pred, p.proba, p.epoch
             FROM predictions p JOIN cells c ON c.key = p.cell_key
             WHERE c.status = 'done'
-            ORDER BY c.method, c.protocol, c.epoch_selection, c.seed, c.fold, p.sample
+            ORDER BY c.method, c.protocol, c.training, c.seed, c.fold, p.sample
         """)

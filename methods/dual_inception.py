@@ -118,7 +118,7 @@ class DualInceptionMethod(TorchMethod):
     )
 
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 40, lr: LearningRate = 1e-4,
-                 batch_size: BatchSize = 3, shuffle: bool = True, input_scale: PositiveFloat = 1.0 / 255.0, device: str = "cpu"):
+                 batch_size: BatchSize = 3, shuffle: bool = True, input_scale: PositiveFloat = 1.0 / 255.0):
         self.num_classes = num_classes
         self.seed = seed
         self.epochs = epochs
@@ -126,7 +126,6 @@ class DualInceptionMethod(TorchMethod):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.input_scale = input_scale
-        self.device = device
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=self.lr, betas=(0.9, 0.999), eps=1e-8)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from mebench.errors import DataError
-from mebench.method import EpochCallback, Method, MethodInfo
+from mebench.method import Method, MethodInfo
 from mebench.params import NumClasses, Seed
 
 CITATION = ("Pedregosa, F. et al. Scikit-learn: Machine Learning in Python. Journal of Machine Learning Research 12, "
@@ -39,7 +39,7 @@ class _FloorMethod(Method):
         self.num_classes = num_classes
         self.seed = seed
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "_FloorMethod":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "_FloorMethod":
         y = np.asarray(y, dtype=np.int64).ravel()
         if len(y) == 0:
             raise DataError(f"{self.info.name}: cannot fit on an empty training set")
@@ -63,6 +63,7 @@ class MajorityMethod(_FloorMethod):
         code_url=CODE_URL,
         tags=("baseline", "floor"),
         presets={"paper": {}, "quick": {}},
+        iterative=False,
     )
 
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
@@ -84,6 +85,7 @@ class StratifiedMethod(_FloorMethod):
         code_url=CODE_URL,
         tags=("baseline", "floor"),
         presets={"paper": {}, "quick": {}},
+        iterative=False,
     )
 
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):

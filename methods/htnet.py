@@ -165,7 +165,7 @@ class HTNetMethod(TorchMethod):
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, image_size: PositiveInt = 28, patch_size: PositiveInt = 7,
                  dim: PositiveInt = 256, heads: PositiveInt = 3, num_hierarchies: PositiveInt = 3, block_repeats: tuple[int, ...] = (2, 2, 10),
                  mlp_mult: PositiveInt = 4, dropout: DropoutRate = 0.0, epochs: Epochs = 800, lr: LearningRate = 5e-5, batch_size: BatchSize = 256,
-                 shuffle: bool = False, device: str = "cpu"):
+                 shuffle: bool = False):
         self.num_classes = num_classes
         self.seed = seed
         self.image_size = image_size
@@ -180,7 +180,6 @@ class HTNetMethod(TorchMethod):
         self.lr = lr
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.device = device
 
     def build_network(self) -> nn.Module:
         return HTNet(image_size=self.image_size, patch_size=self.patch_size, num_classes=self.num_classes, dim=self.dim,

@@ -106,8 +106,7 @@ class OFFApexNetMethod(TorchMethod):
     )
 
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 3000, lr: LearningRate = 1e-4,
-                 batch_size: BatchSize = 256, shuffle: bool = True, dropout: DropoutRate = 0.5, input_scale: PositiveFloat = 1.0 / 255.0,
-                 device: str = "cpu"):
+                 batch_size: BatchSize = 256, shuffle: bool = True, dropout: DropoutRate = 0.5, input_scale: PositiveFloat = 1.0 / 255.0):
         self.num_classes = num_classes
         self.seed = seed
         self.epochs = epochs
@@ -116,7 +115,6 @@ class OFFApexNetMethod(TorchMethod):
         self.shuffle = shuffle
         self.dropout = dropout
         self.input_scale = input_scale
-        self.device = device
 
     def build_network(self) -> nn.Module:
         return OFFApexNet(num_classes=self.num_classes, dropout=self.dropout, input_scale=self.input_scale)

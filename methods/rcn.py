@@ -134,8 +134,7 @@ class RCNAMethod(TorchMethod):
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, featuremaps: PositiveInt = 32,
                  pool_size: PositiveInt = 5, num_layers: PositiveInt = 1, dropout: DropoutRate = 0.5,
                  image_size: PositiveInt | None = 60, input_scale: PositiveFloat = 1.0 / 255.0, epochs: Epochs = 20,
-                 lr: LearningRate = 5e-4, momentum: UnitInterval = 0.9, batch_size: BatchSize = 64, shuffle: bool = True,
-                 device: str = "cpu"):
+                 lr: LearningRate = 5e-4, momentum: UnitInterval = 0.9, batch_size: BatchSize = 64, shuffle: bool = True):
         self.num_classes = num_classes
         self.seed = seed
         self.featuremaps = featuremaps
@@ -149,7 +148,6 @@ class RCNAMethod(TorchMethod):
         self.momentum = momentum
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.device = device
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)

@@ -61,7 +61,7 @@ class STSTNetMethod(TorchMethod):
     )
 
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 800, lr: LearningRate = 5e-5,
-                 batch_size: BatchSize = 256, shuffle: bool = False, dropout: DropoutRate = 0.5, device: str = "cpu"):
+                 batch_size: BatchSize = 256, shuffle: bool = False, dropout: DropoutRate = 0.5):
         self.num_classes = num_classes
         self.seed = seed
         self.epochs = epochs
@@ -69,7 +69,6 @@ class STSTNetMethod(TorchMethod):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.dropout = dropout
-        self.device = device
 
     def build_network(self) -> nn.Module:
         return STSTNet(num_classes=self.num_classes, dropout=self.dropout)

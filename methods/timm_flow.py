@@ -105,7 +105,7 @@ class TimmFlowMethod(TorchMethod):
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, model_name: str = DEFAULT_MODEL,
                  image_size: PositiveInt = 112, input_scale: PositiveFloat = 1.0 / 255.0, epochs: Epochs = 50,
                  lr: LearningRate = 1e-4, weight_decay: NonNegativeFloat = 1e-3, batch_size: BatchSize = 32,
-                 shuffle: bool = True, device: str = "cpu"):
+                 shuffle: bool = True):
         self.num_classes = num_classes
         self.seed = seed
         self.model_name = model_name
@@ -116,7 +116,6 @@ class TimmFlowMethod(TorchMethod):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.device = device
 
     @classmethod
     def for_variant(cls, model_name: str) -> type["TimmFlowMethod"]:

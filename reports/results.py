@@ -15,12 +15,12 @@ import pandas as pd
 
 from mebench.errors import DataError
 from mebench.metrics import scores
-from mebench.selection import LEAKY
+from mebench.selection import LEAKY, derive
 from mebench.store import ResultStore
 
 METRICS = ("uf1", "uar", "accuracy")
 METRIC_LABELS = {"uf1": "UF1", "uar": "UAR", "accuracy": "Acc"}
-VARIANT_KEYS = ["method", "preset", "params_hash", "data", "epoch_selection"]
+VARIANT_KEYS = ["method", "preset", "params_hash", "precision", "data", "epoch_selection"]
 
 
 @dataclass
@@ -35,18 +35,67 @@ class RunResults:
 def load_run(run_dir: Path | str) -> RunResults:
     store = ResultStore(run_dir)
     cells = store.cells()  # DataError when there is no database
-    cells["data"] = cells["dataset"]  # the name predictions use for the cell's dataset
-    preds = store.predictions()
-    if preds.empty:
+    raw = store.predictions()
+    if raw.empty:
         counts = cells["status"].value_counts()
         status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
         raise DataError(f"{store.path} holds no finished cells yet ({status})")
-    preds = attach_groups(preds, store.groups())
+    raw = attach_groups(raw, store.groups())
+    derived = any(s not in ("final", "validation", "checkpoint") for sel in cells["selections"] for s in json.loads(sel))
+    records = store.epoch_records() if derived else {}
+    preds, available = expand_selections(raw, cells, records)
+    cells = expand_cells(cells, available)
     labels = variant_labels(cells)
     cells["variant"] = [labels[tuple(r)] for r in cells[VARIANT_KEYS].itertuples(index=False)]
     preds["variant"] = [labels[tuple(r)] for r in preds[VARIANT_KEYS].itertuples(index=False)]
     preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
     return RunResults(preds, cells)
+
+
+def expand_selections(raw: pd.DataFrame, cells: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, set]:
+    """The stored predictions read with every selection their cell is planned with: a full training's
+    final predictions as stored, `oracle` and `epoch:E` derived from its epoch record
+    (mebench.selection.derive); validation and checkpoint cells as stored. Returns the predictions with
+    an `epoch_selection` column and the (cell key, selection) pairs that could be derived."""
+    selections = {k: json.loads(v) for k, v in zip(cells["key"], cells["selections"])}
+    training = dict(zip(cells["key"], cells["training"]))
+    parts, available = [], set()
+    for key, part in raw.groupby("cell_key", sort=False):
+        for sel in selections.get(key, []):
+            if sel in ("final", "validation", "checkpoint") or training.get(key) == sel:  # stored as they are
+                parts.append(part.assign(epoch_selection=sel))
+            elif key in records:
+                samples, record = records[key]
+                order = part.set_index("sample").loc[samples]
+                subjects = (order["dataset"].astype(str) + "/" + order["subject"].astype(str)).to_numpy()
+                try:
+                    pred, epochs = derive(sel, record, order["y_true"].to_numpy(), subjects)
+                except DataError:
+                    continue  # an epoch the training did not reach: reported as missing
+                rows = order.reset_index().assign(y_pred=pred, epoch=epochs, epoch_selection=sel)
+                rows["proba"] = [json.dumps([round(float(x), 4) for x in record.proba[e - 1, i]])
+                                 for i, e in enumerate(epochs)]
+                parts.append(rows[part.columns.tolist() + ["epoch_selection"]])
+            else:
+                continue
+            available.add((key, sel))
+    preds = pd.concat(parts, ignore_index=True) if parts else raw.assign(epoch_selection=[])
+    return preds, available
+
+
+def expand_cells(cells: pd.DataFrame, available: set) -> pd.DataFrame:
+    """One row per cell and selection it is read with; a selection the cell cannot give yet (not run, failed,
+    no epoch record) keeps the cell's status unless the cell is done, when it counts as failed."""
+    rows = []
+    for row in cells.to_dict("records"):
+        for sel in json.loads(row["selections"]):
+            status = row["status"]
+            if status == "done" and (row["key"], sel) not in available:
+                status = "failed"
+            rows.append({**row, "epoch_selection": sel, "status": status})
+    out = pd.DataFrame(rows, columns=[*cells.columns, "epoch_selection"])
+    out["data"] = out["dataset"]  # the name predictions use for the cell's dataset
+    return out
 
 
 def load_predictions(run_dir: Path | str) -> pd.DataFrame:
@@ -66,6 +115,8 @@ def variant_labels(frame: pd.DataFrame) -> dict[tuple, str]:
             label += f" [{row.preset}]"
         if same[same["preset"] == row.preset]["params_hash"].nunique() > 1:
             label += f" #{row.params_hash[:6]}"
+        if row.precision != "fp32":
+            label += f" [{row.precision}]"
         if combos["data"].nunique() > 1:
             label += f" @{row.data}"
         if row.epoch_selection != "final":
@@ -78,7 +129,7 @@ def completeness(cells: pd.DataFrame) -> pd.DataFrame:
     """Per variant, protocol and seed: folds planned, done, failed and pending; `complete` when every
     planned fold is done."""
     frame = cells.assign(done=cells["status"].eq("done"), failed=cells["status"].eq("failed"),
-                         pending=cells["status"].eq("pending"))
+                         pending=cells["status"].isin(["pending", "running"]))
     out = frame.groupby(["variant", "protocol", "seed"], sort=False).agg(
         n_folds=("n_folds", "max"), done=("done", "sum"), failed=("failed", "sum"), pending=("pending", "sum")
     ).reset_index()

@@ -39,7 +39,7 @@ def test_every_fold_evaluated_with_its_own_checkpoint(tmp_path, weights, tiny_da
     result = evaluate(weights, tmp_path / "run", tiny_data)
     assert result.exit_code == 0, result.output
     cells = ResultStore(tmp_path / "run").cells()
-    assert len(cells) == 6 and set(cells["status"]) == {"done"} and set(cells["epoch_selection"]) == {"checkpoint"}
+    assert len(cells) == 6 and set(cells["status"]) == {"done"} and set(cells["training"]) == {"checkpoint"}
     preds = ResultStore(tmp_path / "run").predictions()
     ds = make_tiny_dataset()
     X = ds.features("flow")

@@ -158,10 +158,10 @@ def test_disk_full_mid_run_stops_with_one_line_and_keeps_finished_cells(tmp_path
     original = ResultStore.save_cell
     saved = []
 
-    def save_until_full(self, cell, predictions=()):
+    def save_until_full(self, cell, predictions=(), record=None):
         if len(saved) == 3:
             raise ResultStore._fail(self, sqlite3.OperationalError("database or disk is full"), "write")
-        original(self, cell, predictions)
+        original(self, cell, predictions, record)
         saved.append(cell["key"])
 
     monkeypatch.setattr(ResultStore, "save_cell", save_until_full)

@@ -37,7 +37,8 @@ def save(store, method, seed, selection="final", flip=False):
             preds.append(PredictionRow(f"{dataset}/{subject}/{clip}", dataset, subject, y_true, y_pred, proba, None))
         store.save_cell(dict(key=key, method=method, preset="paper", params="{}", params_hash="abc123",
                              dataset="synthetic", dataset_source="synthetic", dataset_fingerprint="f", protocol="composite",
-                             fold=fold, n_folds=len(FOLDS), seed=seed, epoch_selection=selection, class_names=json.dumps(CLASSES),
+                             fold=fold, n_folds=len(FOLDS), seed=seed, training="full" if selection == "final" else selection,
+                             selections=json.dumps([selection]), class_names=json.dumps(CLASSES),
                              mebench_version="0", versions="{}", started_at="t", finished_at="t", status="done"), preds)
 
 

@@ -69,8 +69,10 @@ def build_run(folder, variants=VARIANTS):
                              for ds, sb, sample, y, i in rows if (ds, sb) == (source, f"s{subj}")]
                     store.save_cell(dict(key=f"{variant}-{seed}-{fold}", method=method, preset="paper", params="{}",
                                          params_hash="abc123", dataset="synthetic", dataset_source="synthetic",
-                                         dataset_fingerprint="fp-0123", protocol="composite", fold=fold, n_folds=4 * len(SOURCES), seed=seed,
-                                         epoch_selection=selection, class_names=json.dumps(CLASSES),
+                                         dataset_fingerprint="fp-0123", protocol="composite", fold=fold,
+                                         n_folds=4 * len(SOURCES), seed=seed,
+                                         training="full" if selection == "final" else selection,
+                                         selections=json.dumps([selection]), class_names=json.dumps(CLASSES),
                                          mebench_version="0.1.0", versions="{}", started_at="t", finished_at="t",
                                          status="done"), preds)
 

@@ -15,6 +15,7 @@ from mebench import plugins
 from mebench.runner import RunConfig, run_grid
 from mebench.selection import EpochSelection
 from mebench.store import ResultStore
+from reports.results import load_predictions
 from tests.conftest import REPO
 from tests.plugin_fixtures import NearestCentroid, ScriptedEpochs
 
@@ -38,7 +39,8 @@ def test_grid_stores_every_cell_and_prediction(tmp_path, tiny_data, test_methods
     row = cells[cells["method"] == "ststnet"].iloc[0]
     params = json.loads(row["params"])
     assert params["epochs"] == 2 and params["lr"] == 1e-3 and params["num_classes"] == 3
-    assert row["epoch_selection"] == "final" and row["dataset_fingerprint"] and row["mebench_version"]
+    assert row["training"] == "full" and json.loads(row["selections"]) == ["final"]
+    assert row["dataset_fingerprint"] and row["mebench_version"] and row["precision"] == "fp32"
     assert json.loads(row["versions"])["torch"]
     preds = ResultStore(tmp_path).predictions()
     # each of the 36 samples predicted once per method and seed
@@ -65,15 +67,14 @@ def test_oracle_selects_the_best_epoch_on_the_test_subject(tmp_path, tiny_data, 
     run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path / "final", data=tiny_data))
     run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path / "oracle", data=tiny_data,
                        selection=EpochSelection("oracle")))
-    final = ResultStore(tmp_path / "final").predictions()
-    oracle = ResultStore(tmp_path / "oracle").predictions()
+    final = load_predictions(tmp_path / "final")
+    oracle = load_predictions(tmp_path / "oracle")
     assert (final["y_pred"] == 0).all() and final["epoch"].isna().all()  # last epoch predicts class 0
     # every tiny subject has 2 clips of each class, so every epoch's accuracy ties at 1/3:
     # the published `<=` keeps the latest best epoch, i.e. epoch 5
-    assert (oracle["epoch"] == 5).all()
+    assert set(oracle["epoch_selection"]) == {"oracle"} and (oracle["epoch"] == 5).all()
     cells = ResultStore(tmp_path / "oracle").cells()
-    assert set(cells["epoch_selection"]) == {"oracle"}
-    assert all(set(json.loads(e)["oracle_epochs"].values()) == {5} for e in cells["selected_epochs"])
+    assert set(cells["training"]) == {"full"} and all(json.loads(s) == ["oracle"] for s in cells["selections"])
 
 
 def test_oracle_picks_per_subject_maximum(tmp_path, test_methods):
@@ -91,7 +92,7 @@ def test_oracle_picks_per_subject_maximum(tmp_path, test_methods):
         run_grid(RunConfig(methods=("scripted",), protocol="loso", out=tmp_path, data="t3", selection=EpochSelection("oracle")))
     finally:
         plugins.datasets.unregister("t3")
-    preds = ResultStore(tmp_path).predictions().set_index("subject")
+    preds = load_predictions(tmp_path).set_index("subject")
     assert preds.loc["001", "epoch"].tolist() == [4, 4, 4]  # class 1 at epochs 2 and 4
     assert preds.loc["002", "epoch"].tolist() == [3, 3, 3]  # class 2 only at epoch 3
     assert preds.loc["003", "epoch"].tolist() == [5, 5, 5]  # class 0 at epochs 1 and 5

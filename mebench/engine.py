@@ -1,0 +1,176 @@
+"""One cell of the grid as a pure task: `execute(spec, inputs) -> CellOutcome`.
+
+The driver plans picklable `CellSpec`s (method name and parameters, the fold's train and test
+sample ids, seed, training, precision, dataset fingerprint: no closures, no Dataset), ships the
+features once as `CellInputs`, and stores each `CellOutcome`. Execution touches no database, so it
+runs the same in this process, in a process pool or on a Ray worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mebench.errors import ConfigError
+from mebench.selection import FULL, EpochRecord, Selected, fit_full, fit_validation, validation_subjects
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+CHECKPOINT = "checkpoint"  # the training of cells that evaluate a released checkpoint
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=lambda v: list(v) if isinstance(v, tuple) else str(v))
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    """Identifies a method variant: the same for every seed and fold."""
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything that identifies one training and its evaluation, and nothing else."""
+
+    method: str
+    preset: str
+    params: dict[str, Any]  # the method's parameters except the seed
+    protocol: str  # label, with its options
+    fold: str
+    train: tuple[str, ...]  # sample ids
+    test: tuple[str, ...]
+    seed: int
+    training: str = FULL  # "full" (final, epoch:E, oracle) or "validation:K:P"
+    record_epochs: bool = False  # keep every epoch's test predictions (full training)
+    precision: str = "fp32"
+    dataset_fingerprint: str = ""
+    n_folds: int = 0
+    checkpoint: str = ""  # training "checkpoint": the released state dict evaluated instead of training
+
+    @property
+    def params_hash(self) -> str:
+        return params_hash(self.params)
+
+    @property
+    def key(self) -> str:
+        """The cell's identity. The device and executor are not part of it: a run resumes anywhere."""
+        parts = [self.method, self.params_hash, self.dataset_fingerprint, self.protocol, self.fold, str(self.seed),
+                 self.training, self.precision]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+    def describe(self) -> str:
+        return f"{self.method} fold {self.fold} seed {self.seed}" + ("" if self.training == FULL else f" ({self.training})")
+
+
+@dataclass
+class CellInputs:
+    """The data every cell of a method reads: its input features and the sample table's columns."""
+
+    features: np.ndarray  # (N, C, H, W) float32, rows aligned with `samples`
+    labels: np.ndarray  # (N,) int
+    subjects: np.ndarray  # (N,) subject keys
+    datasets: np.ndarray  # (N,) source dataset names
+    samples: list[str]
+    n_classes: int
+    row_of: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.row_of:
+            self.row_of = {s: i for i, s in enumerate(self.samples)}
+
+    def rows(self, ids) -> np.ndarray:
+        return np.fromiter((self.row_of[s] for s in ids), dtype=np.int64, count=len(ids))
+
+
+@dataclass
+class CellOutcome:
+    spec: CellSpec
+    proba: np.ndarray  # (n_test, n_classes) float64: the training's own selection (final, or validation's)
+    epochs: np.ndarray  # epoch behind each test prediction, -1 when not applicable
+    details: dict[str, Any] | None
+    record: EpochRecord | None  # every epoch's test predictions (full training, when asked)
+    seconds: float
+    runtime: dict[str, str]  # device, host, versions: where it ran, not what it is
+
+
+def runtime_info(device: str) -> dict[str, str]:
+    import torch
+
+    info = {"device": device, "host": socket.gethostname(), "python": platform.python_version(),
+            "torch": torch.__version__, "cuda": str(torch.version.cuda or "")}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: str = "cpu") -> CellOutcome:
+    """Train the spec's method on its fold and predict its test samples. Pure: no database, no globals
+    written; raises whatever the method raises (the driver stores it as the cell's failure)."""
+    from mebench import plugins
+
+    started = time.perf_counter()
+    if spec.training == CHECKPOINT:
+        return _evaluate_checkpoint(spec, inputs, device, started)
+    cls = method_class or plugins.methods.get(spec.method)
+    method = cls(**spec.params, seed=spec.seed)
+    method.set_runtime(device=device, precision=spec.precision)
+    train, test = inputs.rows(spec.train), inputs.rows(spec.test)
+    X, y = inputs.features, inputs.labels
+    record = None
+    if spec.training == FULL:
+        selected, record = fit_full(method, X[train], y[train], X[test], spec.record_epochs)
+        if spec.record_epochs and record is None:
+            raise ConfigError(f"method {spec.method!r} reported no epochs to its epoch_callback, so no epoch can be "
+                              "selected; declare it non-iterative (MethodInfo(iterative=False)) or call the callback")
+    elif spec.training.startswith("validation:"):
+        _, count, patience = spec.training.split(":")
+        import pandas as pd
+
+        train_table = pd.DataFrame({"subject_key": inputs.subjects[train], "dataset": inputs.datasets[train]})
+        held_out = validation_subjects(train_table, int(count), spec.seed)
+        selected = fit_validation(method, X[train], y[train], inputs.subjects[train], held_out, X[test],
+                                  inputs.n_classes, None if patience == "None" else int(patience))
+    else:
+        raise ConfigError(f"unknown training {spec.training!r}")
+    return _outcome(spec, inputs, selected, record, started, device)
+
+
+def _outcome(spec: CellSpec, inputs: CellInputs, selected: Selected, record: EpochRecord | None, started: float,
+             device: str) -> CellOutcome:
+    proba = np.asarray(selected.proba, dtype=np.float64)
+    n_test = len(spec.test)
+    if proba.shape != (n_test, inputs.n_classes) or not np.all(np.isfinite(proba)):
+        raise ValueError(f"predict_proba returned shape {proba.shape} (finite: {np.all(np.isfinite(proba))}), "
+                         f"expected finite ({n_test}, {inputs.n_classes})")
+    return CellOutcome(spec, proba, np.asarray(selected.epochs), selected.details, record,
+                       time.perf_counter() - started, runtime_info(device))
+
+
+def _evaluate_checkpoint(spec: CellSpec, inputs: CellInputs, device: str, started: float) -> CellOutcome:
+    """A released per-fold state dict (spec.checkpoint) evaluated on the fold's test samples: no training.
+    The spec's params are {"weights": folder, **the published constructor arguments}."""
+    import torch
+
+    from mebench.errors import DataError
+    from mebench.published import load_published
+
+    published = {k: v for k, v in spec.params.items() if k != "weights"}
+    try:
+        network = load_published(spec.method, spec.checkpoint, **published).to(device)
+    except DataError as exc:
+        raise DataError(f"fold {spec.fold}: {exc}") from None
+    with torch.no_grad():
+        X = torch.as_tensor(inputs.features[inputs.rows(spec.test)], device=device)
+        proba = torch.softmax(network(X), dim=1).cpu().numpy().astype(np.float64)
+    selected = Selected(proba, np.full(len(proba), -1), {"checkpoint": spec.checkpoint})
+    return _outcome(spec, inputs, selected, None, started, device)
+
+
+__all__ = ["CellSpec", "CellInputs", "CellOutcome", "execute", "PRECISIONS", "CHECKPOINT", "canonical_json",
+           "params_hash"]
