@@ -226,6 +226,8 @@ def report(
     permutations: Annotated[int, typer.Option(help="Random subject swaps of the paired permutation test.")] = 10000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the permutation test.")] = 0,
     figures: Annotated[bool, typer.Option(help="Draw the figures (PDF and PNG).")] = True,
+    digits: Annotated[int, typer.Option(help="Digits after the point in the tables (the field often prints 2).")] = 4,
+    percent: Annotated[bool, typer.Option("--percent", help="Print scores as percentages (e.g. --percent --digits 1).")] = False,
 ) -> None:
     """Write the results section of a paper into the run folder: tables (LaTeX, Markdown, CSV),
     statistical tests against a reference method, figures and report.md; print the table."""
@@ -235,9 +237,9 @@ def report(
     if resamples < 1 or permutations < 1:
         raise ConfigError("--resamples and --permutations must be positive")
     rep = write_report(run_dir, out_dir, reference=reference, published=published, n_resamples=resamples,
-                       n_permutations=permutations, seed=seed, figures=figures)
+                       n_permutations=permutations, seed=seed, figures=figures, digits=digits, percent=percent)
     for protocol in rep.protocols:
-        out.print(terminal_table(rep.summary, protocol, rep.incomplete))
+        out.print(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt))
     out.print(f"reference method: {rep.reference}")
     for note in rep.notes:
         out.print(f"note: {note}", markup=False, highlight=False)

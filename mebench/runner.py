@@ -215,7 +215,7 @@ def plan_record(spec: CellSpec, dataset: Dataset, selections: Sequence[str], run
                 seed=spec.seed, training=spec.training, selections=json.dumps(list(selections)),
                 record_epochs=int(spec.record_epochs), precision=spec.precision,
                 class_names=json.dumps(list(dataset.class_names)), mebench_version=__version__,
-                versions=json.dumps(versions()))
+                versions=json.dumps(versions()), display_name=plugins.methods.get(spec.method).info.display_name)
 
 
 def cell_inputs(dataset: Dataset, representation: str) -> CellInputs:

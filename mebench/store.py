@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS cells (
     claimed_by TEXT,
     heartbeat TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    display_name TEXT
 );
 CREATE TABLE IF NOT EXISTS epoch_predictions (
     cell_key TEXT PRIMARY KEY REFERENCES cells(key) ON DELETE CASCADE,
@@ -108,11 +109,14 @@ CREATE TABLE IF NOT EXISTS predictions (
 CELL_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "dataset", "dataset_source",
                 "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
                 "precision", "selected_epochs", "class_names", "mebench_version", "versions", "device", "runtime",
-                "started_at", "finished_at", "seconds", "status", "claimed_by", "heartbeat", "attempts", "error")
+                "started_at", "finished_at", "seconds", "status", "claimed_by", "heartbeat", "attempts", "error",
+                "display_name")
+# Columns added to schema 3 after its first release: (table, column, declaration), added on open.
+ADDED_COLUMNS = (("cells", "display_name", "TEXT"),)
 # What planning writes (and a later plan of the same cell may update); the rest is the outcome.
 PLAN_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "dataset", "dataset_source",
                 "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
-                "precision", "class_names", "mebench_version", "versions")
+                "precision", "class_names", "mebench_version", "versions", "display_name")
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,10 @@ class ResultStore:
             with conn:
                 conn.executescript(SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                for table, column, declaration in ADDED_COLUMNS:
+                    present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                    if column not in present:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         except sqlite3.Error as exc:
             raise self._fail(exc, "write") from None
         return conn
@@ -340,8 +348,12 @@ class ResultStore:
         return self._query("SELECT * FROM runs ORDER BY id")
 
     def cells(self) -> pd.DataFrame:
-        """Every cell, whatever its status (pending, done, failed)."""
-        return self._query("SELECT * FROM cells ORDER BY method, protocol, seed, fold")
+        """Every cell, whatever its status (pending, running, done, failed)."""
+        cells = self._query("SELECT * FROM cells ORDER BY method, protocol, seed, fold")
+        for _, column, _ in ADDED_COLUMNS:
+            if column not in cells.columns:  # a database written before the column existed
+                cells[column] = None
+        return cells
 
     def predictions(self) -> pd.DataFrame:
         """Predictions of finished cells joined with their cell's description; `cell_order` is the order in

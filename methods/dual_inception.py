@@ -104,7 +104,7 @@ class DualInception(nn.Module):
 
 class DualInceptionMethod(TorchMethod):
     info = MethodInfo(
-        name="dual-inception",
+        name="dual-inception", display_name="Dual-Inception",
         summary="Dual-Inception (Zhou et al., FG 2019 MEGC): two Inception streams on horizontal and vertical flow",
         input="flow",
         citation="Zhou, L., Mao, Q., Xue, L. Dual-Inception Network for Cross-Database Micro-Expression "

@@ -56,7 +56,7 @@ class _FloorMethod(Method):
 
 class MajorityMethod(_FloorMethod):
     info = MethodInfo(
-        name="majority",
+        name="majority", display_name="Majority class",
         summary="floor: always the training fold's majority class",
         input="flow",
         citation=CITATION,
@@ -78,7 +78,7 @@ class MajorityMethod(_FloorMethod):
 
 class StratifiedMethod(_FloorMethod):
     info = MethodInfo(
-        name="stratified",
+        name="stratified", display_name="Stratified random",
         summary="floor: random classes drawn from the training fold's class frequencies (seeded)",
         input="flow",
         citation=CITATION,

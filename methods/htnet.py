@@ -146,7 +146,7 @@ class HTNet(nn.Module):
 
 class HTNetMethod(TorchMethod):
     info = MethodInfo(
-        name="htnet",
+        name="htnet", display_name="HTNet",
         summary="HTNet (Wang et al., Neurocomputing 2024): hierarchical transformer on facial-region optical flow",
         input="htnet-regions",
         citation="Wang, Z., Zhang, K., Luo, W., Sankaranarayana, R. HTNet for micro-expression recognition. "
@@ -193,7 +193,7 @@ class HTNetCorrectedMethod(HTNetMethod):
     measures what the published quirk costs or buys."""
 
     info = MethodInfo(
-        name="htnet-corrected",
+        name="htnet-corrected", display_name="HTNet (corrected windows)",
         summary="HTNet with landmark windows centred as intended (published code swaps rows and columns)",
         input="htnet-regions-corrected",
         citation=HTNetMethod.info.citation,
@@ -208,7 +208,7 @@ class HTNetDlibMethod(HTNetMethod):
     MTCNN step (on htnet-release). Comparing it with `htnet` measures what the landmark step does."""
 
     info = MethodInfo(
-        name="htnet-dlib",
+        name="htnet-dlib", display_name="HTNet (dlib landmarks)",
         summary="HTNet with regions around dlib landmarks instead of the published MTCNN step (htnet-release)",
         input="htnet-regions-dlib",
         citation=HTNetMethod.info.citation,
@@ -223,7 +223,7 @@ class HTNetCASME3Method(HTNetMethod):
     that `--pipeline htnet-casme3` computes from MTCNN face crops, as the HTNet repository does for CAS(ME)^3."""
 
     info = MethodInfo(
-        name="htnet-casme3",
+        name="htnet-casme3", display_name="HTNet (CAS(ME)^3 input)",
         summary="HTNet on its CAS(ME)^3 input: (u, v, magnitude) flow of MTCNN face crops (--pipeline htnet-casme3)",
         input="htnet-casme3",
         citation=HTNetMethod.info.citation,

@@ -92,7 +92,7 @@ class OFFApexNet(nn.Module):
 
 class OFFApexNetMethod(TorchMethod):
     info = MethodInfo(
-        name="offapexnet",
+        name="offapexnet", display_name="OFF-ApexNet",
         summary="OFF-ApexNet (Gan et al., SPIC 2019): two-stream CNN on horizontal and vertical apex optical flow",
         input="flow",
         citation="Gan, Y. S., Liong, S.-T., Yau, W.-C., Huang, Y.-C., Tan, L.-K. OFF-ApexNet on micro-expression "

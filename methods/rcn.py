@@ -115,7 +115,7 @@ class RCNA(nn.Module):
 
 class RCNAMethod(TorchMethod):
     info = MethodInfo(
-        name="rcn-a",
+        name="rcn-a", display_name="RCN-A",
         summary="RCN-A (Xia et al., IEEE TIP 2020): shallow recurrent convolutional network with parameter-free attention",
         input="flow",
         citation="Xia, Z., Peng, W., Khor, H.-Q., Feng, X., Zhao, G. Revealing the Invisible With Model and Data "

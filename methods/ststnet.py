@@ -47,7 +47,7 @@ class STSTNet(nn.Module):
 
 class STSTNetMethod(TorchMethod):
     info = MethodInfo(
-        name="ststnet",
+        name="ststnet", display_name="STSTNet",
         summary="STSTNet (Liong et al., FG 2019): shallow triple-stream CNN on optical flow and strain",
         input="flow",
         citation="Liong, S.-T., Gan, Y. S., See, J., Khor, H.-Q., Huang, Y.-C. Shallow Triple Stream "

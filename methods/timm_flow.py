@@ -138,6 +138,7 @@ class TimmFlowMethod(TorchMethod):
         name = f"timm:{model_name}"
         info = MethodInfo(
             name=name,
+            display_name=model_name,
             summary=f"timm {model_name} trained from scratch on the 112x112-resized flow image",
             input=base.info.input,
             citation=base.info.citation,

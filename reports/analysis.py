@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mebench.errors import UnknownNameError
-from mebench.metrics import confusion_matrix
+from mebench.metrics import confusion_matrix, uf1_from_confusion
 from reports import statistics as st
 from reports.results import VARIANT_KEYS, group_masks
 
@@ -96,9 +96,9 @@ def compare(preds: pd.DataFrame, reference: str | None = None, *, n_resamples: i
             n_permutations: int = 10000, seed: int = 0, level: float = 0.95) -> Comparisons:
     """``statistics.compare_to_reference`` per protocol, on the variants that can be paired with it.
 
-    The stats rows have ``seed == "all"`` for the summary over seeds (median p, Holm-adjusted p
-    across the compared variants per protocol, test and group; mean UF1 difference and its CI)
-    and the seed number for the per-seed tests (raw p-values).
+    The stats rows have ``seed == "all"`` for the tests over all seeds at once (Holm-adjusted p across
+    the compared variants per protocol, test and group; mean UF1 difference and its CI) and the seed
+    number for the per-seed tests (raw p-values).
     """
     variants = sorted(preds["variant"].unique())
     if reference is None:
@@ -230,13 +230,18 @@ def subject_scores(preds: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"variant": "method"})
 
 
-def leakage_gaps(preds: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """Oracle minus final score of the same configuration (method, preset, parameters, data), per
-    protocol, group and metric, paired by seed: mean and std (ddof=1) of the per-seed gaps.
+def leakage_gaps(preds: pd.DataFrame, results: pd.DataFrame, *, n_resamples: int = 2000, n_permutations: int = 10000,
+                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Oracle minus final score of the same configuration (method, preset, parameters, precision, data),
+    per protocol, group and metric: paired, since both read the same trainings (or the same seeds).
+    ``gap`` is the mean over seeds of the per-seed gap (``gap_std`` its std, ddof=1). For UF1 also the
+    subject-bootstrap CI of the gap (``gap_low``, ``gap_high``) and the two-sided p of the paired
+    permutation test over subjects, all seeds at once (``p``).
 
     ``results`` is :func:`reports.results.tidy_results`. Empty when no configuration has both.
     """
-    columns = ["method", "oracle_method", "protocol", "group", "metric", "final", "oracle", "gap", "gap_std", "seeds"]
+    columns = ["method", "oracle_method", "protocol", "group", "metric", "final", "oracle", "gap", "gap_std",
+               "gap_low", "gap_high", "p", "seeds"]
     base = [k for k in VARIANT_KEYS if k != "epoch_selection"]
     combos = preds[VARIANT_KEYS + ["variant"]].drop_duplicates()
     rows = []
@@ -250,8 +255,75 @@ def leakage_gaps(preds: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
         paired = final[keys + ["value"]].merge(oracle[keys + ["value"]], on=keys, suffixes=("_final", "_oracle"))
         paired["gap"] = paired["value_oracle"] - paired["value_final"]
         for (protocol, group, metric), part in paired.groupby(["protocol", "group", "metric"], sort=False):
+            low = high = p = np.nan
+            if metric == "uf1":
+                low, high, p = _paired_uf1_gap(preds, labels["final"], labels["oracle"], protocol, group,
+                                               sorted(part["seed"]), n_resamples, n_permutations, seed, level)
             rows.append(dict(method=labels["final"], oracle_method=labels["oracle"], protocol=protocol, group=group,
                              metric=metric, final=part["value_final"].mean(), oracle=part["value_oracle"].mean(),
                              gap=part["gap"].mean(), gap_std=part["gap"].std(ddof=1) if len(part) > 1 else np.nan,
-                             seeds=len(part)))
+                             gap_low=low, gap_high=high, p=p, seeds=len(part)))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _paired_uf1_gap(preds: pd.DataFrame, final: str, oracle: str, protocol: str, group: str, seeds: list,
+                    n_resamples: int, n_permutations: int, seed: int, level: float) -> tuple[float, float, float]:
+    """(CI low, CI high, permutation p) of UF1(oracle) - UF1(final) on one group, the samples paired by seed."""
+    frame = preds[(preds["protocol"] == protocol) & preds["seed"].isin(seeds)]
+    keys = ["seed", "dataset", "subject", "sample"]
+    a = frame[frame["variant"] == oracle]
+    b = frame[frame["variant"] == final]
+    mask = group_masks(protocol, b)[group].to_numpy(dtype=bool)
+    b = b[mask]
+    joined = b[keys + ["y_true", "y_pred"]].merge(a[keys + ["y_pred"]], on=keys, suffixes=("_final", "_oracle"))
+    if len(joined) != len(b) or joined.empty:
+        return np.nan, np.nan, np.nan
+    n_classes = len(class_names(frame))
+    y = joined["y_true"].to_numpy(np.int64)
+    po, pf = joined["y_pred_oracle"].to_numpy(np.int64), joined["y_pred_final"].to_numpy(np.int64)
+    subjects = (joined["dataset"].astype(str) + "/" + joined["subject"].astype(str)).to_numpy()
+    runs = joined["seed"].to_numpy()
+    low, high = st.uf1_difference_ci(y, po, pf, subjects, n_classes, n_resamples, seed, level, repeats=runs)
+    p = st.paired_permutation_test_seeds(y, po, pf, subjects, runs, n_classes, n_permutations, seed)
+    return low, high, p
+
+
+def learning_curves(preds: pd.DataFrame, records: dict) -> pd.DataFrame:
+    """Pooled Full UF1 of the test predictions after every epoch, per configuration (its `final` variant),
+    protocol and seed, from the stored epoch records of full trainings: variant, protocol, seed, epoch, uf1.
+    A seed is left out unless every fold of it has a record with the same number of epochs."""
+    rows = []
+    final = preds[preds["epoch_selection"] == "final"]
+    for (variant, protocol, seed), part in final.groupby(["variant", "protocol", "seed"], sort=False):
+        cells = list(dict.fromkeys(part["cell_key"]))
+        if not cells or any(c not in records for c in cells):
+            continue
+        n_classes = len(class_names(part))
+        ys, preds_by_epoch = [], []
+        for cell in cells:
+            samples, record = records[cell]
+            y = part[part["cell_key"] == cell].set_index("sample").loc[samples, "y_true"].to_numpy(np.int64)
+            ys.append(y)
+            preds_by_epoch.append(record.pred.astype(np.int64))
+        if len({p.shape[0] for p in preds_by_epoch}) != 1:
+            continue
+        y = np.concatenate(ys)
+        stacked = np.concatenate(preds_by_epoch, axis=1)
+        for epoch in range(stacked.shape[0]):
+            rows.append(dict(variant=variant, protocol=protocol, seed=int(seed), epoch=epoch + 1,
+                             uf1=uf1_from_confusion(confusion_matrix(y, stacked[epoch], n_classes))))
+    return pd.DataFrame(rows, columns=["variant", "protocol", "seed", "epoch", "uf1"])
+
+
+def oracle_epochs(preds: pd.DataFrame) -> pd.DataFrame:
+    """The epoch the oracle picked for each test subject: variant (the final variant of the same
+    configuration), protocol, seed, subject, epoch."""
+    oracle = preds[preds["epoch_selection"] == "oracle"]
+    if oracle.empty:
+        return pd.DataFrame(columns=["variant", "protocol", "seed", "subject", "epoch"])
+    base = [k for k in VARIANT_KEYS if k != "epoch_selection"]
+    finals = preds[preds["epoch_selection"] == "final"].drop_duplicates(base).set_index(base)["variant"]
+    picked = oracle.drop_duplicates(["variant", "protocol", "seed", "dataset", "subject"])
+    out = picked.assign(subject=picked["dataset"].astype(str) + "/" + picked["subject"].astype(str))
+    out["variant"] = [finals.get(tuple(r), None) for r in out[base].itertuples(index=False)]
+    return out[out["variant"].notna()][["variant", "protocol", "seed", "subject", "epoch"]]

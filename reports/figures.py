@@ -106,7 +106,8 @@ def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Pat
 
 
 def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[Path]:
-    """Oracle minus final score per method and reporting group, with the std over seeds."""
+    """Oracle minus final score per method and reporting group: the mean over seeds with the
+    subject-bootstrap CI of the paired gap (UF1), else the std over seeds."""
     import seaborn as sns
 
     plt = _plt()
@@ -118,18 +119,57 @@ def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[P
     groups = list(dict.fromkeys(part["group"]))
     fig, ax = plt.subplots(figsize=(1.8 + 0.5 * len(labels) * len(groups), 3.0))
     sns.barplot(data=part, x="label", y="gap", hue="group", order=labels, hue_order=groups, ax=ax, errorbar=None)
-    # Error bars: std of the per-seed gaps, at the centre of each bar.
+    with_ci = "gap_low" in part.columns and part["gap_low"].notna().any()
     width = 0.8 / len(groups)
     for gi, g in enumerate(groups):
         for li, lab in enumerate(labels):
             row = part[(part["label"] == lab) & (part["group"] == g)]
-            if len(row) and not np.isnan(row["gap_std"].iloc[0]):
-                x = li - 0.4 + width * (gi + 0.5)
-                ax.errorbar(x, row["gap"].iloc[0], yerr=row["gap_std"].iloc[0], color="black", capsize=2, lw=0.8)
+            if not len(row):
+                continue
+            r = row.iloc[0]
+            x = li - 0.4 + width * (gi + 0.5)
+            if with_ci and not np.isnan(r["gap_low"]):
+                # a percentile interval need not contain the mean: clip the bar lengths at 0
+                ax.errorbar(x, r["gap"], yerr=[[max(0.0, r["gap"] - r["gap_low"])], [max(0.0, r["gap_high"] - r["gap"])]],
+                            color="black", capsize=2, lw=0.8)
+            elif not np.isnan(r["gap_std"]):
+                ax.errorbar(x, r["gap"], yerr=r["gap_std"], color="black", capsize=2, lw=0.8)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("")
     ax.set_ylabel(f"{METRIC_LABELS[metric]}: oracle − final")
-    ax.set_title("Leakage gap of oracle epoch selection (± std over seeds)", fontsize=10)
+    bars = "95% CI over subjects" if with_ci else "± std over seeds"
+    ax.set_title(f"Leakage gap of oracle epoch selection, same trainings ({bars})", fontsize=10)
     ax.legend(fontsize=7, title=None, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return _save(fig, out, "fig_leakage")
+
+
+def curves_figure(curves: pd.DataFrame, picks: pd.DataFrame, protocol: str, out: Path) -> list[Path]:
+    """Learning curves: pooled Full UF1 of the test predictions after each epoch, per method (mean over
+    seeds, band from the lowest to the highest seed), the final epoch marked, and below, where the
+    oracle picked its epochs (one tick per test subject and seed)."""
+    plt = _plt()
+    part = curves[curves["protocol"] == protocol]
+    if part.empty:
+        return []
+    methods = list(dict.fromkeys(part["variant"]))
+    fig, (ax, rug) = plt.subplots(2, 1, figsize=(6.4, 3.9), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    for k, method in enumerate(methods):
+        m = part[part["variant"] == method]
+        stats = m.groupby("epoch")["uf1"].agg(["mean", "min", "max"])
+        line, = ax.plot(stats.index, stats["mean"], lw=1.2, label=f"{method} ({m['seed'].nunique()} seed(s))")
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
+        last = stats.index.max()
+        ax.plot([last], [stats["mean"].iloc[-1]], marker="o", color=line.get_color(), ms=4)
+        chosen = picks[(picks["variant"] == method) & (picks["protocol"] == protocol)]
+        if len(chosen):
+            rug.plot(chosen["epoch"], np.full(len(chosen), k), "|", color=line.get_color(), ms=8, alpha=0.5)
+    ax.set_ylabel("pooled UF1 (Full)")
+    ax.set_title(f"{protocol}: UF1 on the test folds after each epoch (dot: final epoch)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    rug.set_yticks(range(len(methods)))
+    rug.set_yticklabels(["oracle picks"] * len(methods) if len(methods) == 1 else methods, fontsize=6)
+    rug.set_ylim(-0.5, len(methods) - 0.5)
+    rug.set_xlabel("epoch")
+    fig.tight_layout()
+    return _save(fig, out, f"fig_curves_{_slug(protocol)}")

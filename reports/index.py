@@ -24,7 +24,7 @@ FILE_TEXT = {
     "predictions.csv": "one row per test sample and seed",
     "summary.csv": "wide summary: one row per protocol and method; mean, std and CI per group and metric",
     "stats.csv": "every method against the reference: UF1 difference with its CI, and every p-value "
-                 "(rows with seed = all: median over seeds and Holm-adjusted; other rows: one seed's tests)",
+                 "(rows with seed = all: tests over all seeds at once, Holm-adjusted; other rows: one seed's tests)",
     "friedman.csv": "Friedman test over datasets/protocols, average ranks and the Nemenyi critical difference",
     "leakage.csv": "oracle minus final score per method, group and metric",
     "table.tex": "main booktabs table (\\input it; needs \\usepackage{booktabs})",
@@ -109,11 +109,15 @@ def _stats_section(ctx: IndexContext) -> list[str]:
              f"- {pct} confidence intervals: bootstrap over subjects (whole subjects resampled with replacement, the "
              f"pooled metric recomputed; {o['n_resamples']} resamples, seed {o['seed']}), of the mean over seeds.",
              f"- Reference method: `{ctx.reference}` ({'chosen with --reference' if o.get('reference_given') else 'default: the first method named in the run'}).",
-             f"- Against the reference, on the same samples and seeds: paired permutation test over subjects on the "
-             f"UF1 difference ({o['n_permutations']} random subject swaps, exact enumeration for few subjects), "
-             f"McNemar's exact test on per-sample correctness, Wilcoxon signed-rank test on per-subject accuracy. "
-             f"Each test runs per seed; the reported p is the median over seeds, Holm-adjusted across the compared "
-             f"methods (per protocol, group and test). Significance level {o['alpha']:g}.", ""]
+             f"- Against the reference, on the same samples and seeds, with the subject as the unit and every shared "
+             f"seed at once: a paired permutation test on the seed-mean pooled UF1 difference, swapping a subject's "
+             f"predictions between the two methods in all seeds together ({o['n_permutations']} random swaps, exact "
+             f"enumeration for few subjects), and the Wilcoxon signed-rank test on each subject's seed-mean accuracy. "
+             f"McNemar's exact test on per-sample correctness is given for single-seed comparisons only: across "
+             f"seeds a sample is no longer one discordant pair, and samples of one subject are not independent. "
+             f"p-values are Holm-adjusted across the compared methods (per protocol, group and test); the rows of "
+             f"stats.csv with a seed number hold each seed's own tests, for inspection. Significance level "
+             f"{o['alpha']:g}.", ""]
     summary = ctx.comparisons[ctx.comparisons["seed"] == "all"] if len(ctx.comparisons) else ctx.comparisons
     if len(summary):
         lines += ["| protocol | method | group | ΔUF1 | CI | p perm. (Holm) | p McNemar (Holm) | p Wilcoxon (Holm) |",

@@ -8,11 +8,12 @@ separately for each seed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from mebench import plugins
 from mebench.errors import DataError
 from mebench.metrics import scores
 from mebench.selection import LEAKY, derive
@@ -30,6 +31,7 @@ class RunResults:
 
     preds: pd.DataFrame
     cells: pd.DataFrame
+    records: dict = field(default_factory=dict)  # cell key -> (test sample ids, EpochRecord)
 
 
 def load_run(run_dir: Path | str) -> RunResults:
@@ -41,15 +43,16 @@ def load_run(run_dir: Path | str) -> RunResults:
         status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
         raise DataError(f"{store.path} holds no finished cells yet ({status})")
     raw = attach_groups(raw, store.groups())
-    derived = any(s not in ("final", "validation", "checkpoint") for sel in cells["selections"] for s in json.loads(sel))
-    records = store.epoch_records() if derived else {}
+    records = store.epoch_records()
     preds, available = expand_selections(raw, cells, records)
     cells = expand_cells(cells, available)
-    labels = variant_labels(cells)
-    cells["variant"] = [labels[tuple(r)] for r in cells[VARIANT_KEYS].itertuples(index=False)]
-    preds["variant"] = [labels[tuple(r)] for r in preds[VARIANT_KEYS].itertuples(index=False)]
+    labels, shown = variant_labels(cells), variant_labels(cells, display=True)
+    for frame in (cells, preds):
+        keys = [tuple(r) for r in frame[VARIANT_KEYS].itertuples(index=False)]
+        frame["variant"] = [labels[k] for k in keys]
+        frame["display_name"] = [shown[k] for k in keys]
     preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
-    return RunResults(preds, cells)
+    return RunResults(preds, cells, records)
 
 
 def expand_selections(raw: pd.DataFrame, cells: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, set]:
@@ -103,26 +106,52 @@ def load_predictions(run_dir: Path | str) -> pd.DataFrame:
     return load_run(run_dir).preds
 
 
-def variant_labels(frame: pd.DataFrame) -> dict[tuple, str]:
-    """Method name, qualified only as far as needed to tell configurations in the same run apart;
-    keyed by the VARIANT_KEYS values."""
-    combos = frame[VARIANT_KEYS].drop_duplicates()
+def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, str]:
+    """Method name (or, with `display`, its display name: HTNet, OFF-ApexNet), qualified only as far as
+    needed to tell configurations in the same run apart: preset, the parameters that differ
+    (`ststnet (lr=0.001)`), precision, data, epoch selection. Keyed by the VARIANT_KEYS values."""
+    combos = cells.drop_duplicates(VARIANT_KEYS)
+    params = {(r.method, r.params_hash): json.loads(r.params) if isinstance(r.params, str) else {}
+              for r in combos[["method", "params_hash", "params"]].itertuples(index=False)} \
+        if "params" in combos.columns else {}
     labels = {}
     for row in combos.itertuples(index=False):
         same = combos[combos["method"] == row.method]
-        label = row.method
+        label = _display_name(row) if display else row.method
         if same["preset"].nunique() > 1:
             label += f" [{row.preset}]"
-        if same[same["preset"] == row.preset]["params_hash"].nunique() > 1:
-            label += f" #{row.params_hash[:6]}"
+        hashes = list(dict.fromkeys(same.loc[same["preset"] == row.preset, "params_hash"]))
+        if len(hashes) > 1:
+            label += f" ({_differing(params, row.method, hashes, row.params_hash)})"
         if row.precision != "fp32":
             label += f" [{row.precision}]"
         if combos["data"].nunique() > 1:
             label += f" @{row.data}"
         if row.epoch_selection != "final":
             label += f" ({row.epoch_selection})"
-        labels[tuple(row)] = label
+        labels[tuple(getattr(row, k) for k in VARIANT_KEYS)] = label
     return labels
+
+
+def _display_name(row) -> str:
+    name = getattr(row, "display_name", None)
+    if isinstance(name, str) and name:
+        return name
+    try:  # a run stored before display names were recorded
+        return plugins.methods.get(row.method).info.display_name
+    except Exception:  # noqa: BLE001 - the plugin may be gone; its name still labels it
+        return row.method
+
+
+def _differing(params: dict, method: str, hashes: list[str], mine: str) -> str:
+    """`lr=0.001, epochs=10`: this variant's values of the parameters on which the method's variants differ."""
+    mine_params = params.get((method, mine), {})
+    others = [params.get((method, h), {}) for h in hashes]
+    keys = sorted({k for p in others for k in p if any(q.get(k) != p.get(k) for q in others)})
+    if not keys:
+        return f"#{mine[:6]}"
+    return ", ".join(f"{k}={json.dumps(mine_params.get(k)) if not isinstance(mine_params.get(k), str) else mine_params.get(k)}"
+                     for k in keys)
 
 
 def completeness(cells: pd.DataFrame) -> pd.DataFrame:

@@ -17,12 +17,21 @@ Seeds (repeated training runs) in :func:`compare_to_reference`
 --------------------------------------------------------------
 Seed ``s`` of a method is paired with seed ``s`` of the reference (same folds, same samples);
 seeds that only one of the two ran are left out. Concatenating seeds as if they were more
-samples would count every sample several times and make McNemar's and the Wilcoxon test far
-too confident. Instead **each test runs on every shared seed separately, exactly as the
-textbook test, and the reported p-value is the median over seeds** (the per-seed rows are
-returned too). The median says what a typical training run shows and is robust to one lucky
-or unlucky seed; it is a summary, not a combined test (with one seed it *is* the test). The
-*effect* is the number the results table shows, the mean over shared seeds of
+samples would count every sample several times. Instead every test keeps the subject as its
+unit and uses all shared seeds at once:
+
+* the permutation test's statistic is the mean over seeds of the per-seed pooled UF1
+  difference, and a permutation swaps a subject's predictions between the two methods in every
+  seed together (:func:`paired_permutation_test_seeds`);
+* the Wilcoxon signed-rank test runs on each subject's accuracy averaged over seeds
+  (:func:`seed_mean_subject_accuracy`);
+* McNemar's test is a per-sample test of one pair of classifiers: with several seeds a sample's
+  outcome is no longer one discordant pair, and no per-sample version stays valid without
+  assuming samples independent, which they are not (they share subjects). So it is reported for
+  single-seed comparisons only (NaN otherwise); the two subject-level tests carry the inference.
+
+The per-seed rows (each seed's tests on its own) are returned too, for inspection. The *effect*
+is the number the results table shows, the mean over shared seeds of
 ``UF1(method) - UF1(reference)``, and its confidence interval comes from one bootstrap over
 subjects in which each resample draws the same subjects for every seed.
 """
@@ -43,6 +52,8 @@ __all__ = [
     "bootstrap_ci",
     "uf1_difference_ci",
     "paired_permutation_test",
+    "paired_permutation_test_seeds",
+    "seed_mean_subject_accuracy",
     "mcnemar_exact",
     "wilcoxon_subjects",
     "holm",
@@ -192,21 +203,43 @@ def paired_permutation_test(y_true, pred_a, pred_b, subjects, n_classes: int, n_
     p-value is exact; otherwise ``n_permutations`` random flips are drawn (seeded) and
     p = (1 + hits) / (1 + n_permutations), which never reports an impossible p of 0.
     """
+    return paired_permutation_test_seeds(y_true, pred_a, pred_b, subjects, None, n_classes, n_permutations, seed)
+
+
+def paired_permutation_test_seeds(y_true, pred_a, pred_b, subjects, seeds, n_classes: int, n_permutations: int = 10000,
+                                  seed: int = 0) -> float:
+    """Two-sided p-value of the seed-mean pooled UF1 difference A - B, swapping methods per whole subject
+    in every seed at once.
+
+    Each seed's predictions are pooled separately (its own confusion matrices); the statistic is the mean
+    over seeds of UF1(A, seed) - UF1(B, seed). Under the null hypothesis the two methods are exchangeable
+    on every subject, whichever the seed, so a flip swaps a subject's A and B predictions in all seeds
+    together: the subject is the unit, and the seeds only average out training noise. With
+    ``2**n_subjects <= n_permutations`` every flip is enumerated (exact p); otherwise ``n_permutations``
+    random flips, p = (1 + hits) / (1 + n_permutations). One seed gives :func:`paired_permutation_test`.
+    """
     if n_permutations < 1:
         raise ConfigError(f"n_permutations must be positive, got {n_permutations}")
     y_true = _labels(y_true, n_classes, "y_true")
     pred_a, pred_b = _labels(pred_a, n_classes, "pred_a"), _labels(pred_b, n_classes, "pred_b")
     codes, n_subjects = _subject_codes(subjects, y_true.size)
-    cm_a = _subject_confusions(y_true, pred_a, codes, n_subjects, n_classes)
-    cm_b = _subject_confusions(y_true, pred_b, codes, n_subjects, n_classes)
-    total_a, total_b, delta = cm_a.sum(axis=0), cm_b.sum(axis=0), cm_b - cm_a
+    runs = _runs(seeds, y_true.size)
+    totals_a, totals_b, deltas = [], [], []
+    for i in runs:
+        cm_a = _subject_confusions(y_true[i], pred_a[i], codes[i], n_subjects, n_classes)
+        cm_b = _subject_confusions(y_true[i], pred_b[i], codes[i], n_subjects, n_classes)
+        totals_a.append(cm_a.sum(axis=0))
+        totals_b.append(cm_b.sum(axis=0))
+        deltas.append(cm_b - cm_a)
 
     def abs_diff(flips: np.ndarray) -> np.ndarray:
-        # Swapped subjects move their counts from A's pooled matrix to B's and back.
-        shift = flips @ delta
-        a = uf1_from_confusion(_square(total_a + shift, n_classes))
-        b = uf1_from_confusion(_square(total_b - shift, n_classes))
-        return np.abs(np.atleast_1d(a - b))
+        diffs = []
+        for total_a, total_b, delta in zip(totals_a, totals_b, deltas):
+            shift = flips @ delta
+            a = uf1_from_confusion(_square(total_a + shift, n_classes))
+            b = uf1_from_confusion(_square(total_b - shift, n_classes))
+            diffs.append(np.atleast_1d(a - b))
+        return np.abs(np.mean(diffs, axis=0))
 
     observed = abs_diff(np.zeros((1, n_subjects)))[0]
     exact = n_subjects < 63 and 2 ** n_subjects <= n_permutations
@@ -337,7 +370,20 @@ def _paired_seed(ref: pd.DataFrame, other: pd.DataFrame, method: str, reference:
 
 
 def _subject_accuracy(correct: np.ndarray, codes: np.ndarray, n_subjects: int) -> np.ndarray:
-    return np.bincount(codes, weights=correct, minlength=n_subjects) / np.bincount(codes, minlength=n_subjects)
+    """Accuracy per subject code (NaN for a subject without samples)."""
+    counts = np.bincount(codes, minlength=n_subjects).astype(np.float64)
+    hits = np.bincount(codes, weights=correct, minlength=n_subjects)
+    return np.divide(hits, counts, out=np.full(n_subjects, np.nan), where=counts > 0)
+
+
+def seed_mean_subject_accuracy(y_true, y_pred, subjects, seeds) -> tuple[np.ndarray, list[str]]:
+    """Each subject's accuracy in each seed, averaged over the seeds: (accuracies, subject keys sorted)."""
+    y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    subjects = np.asarray(subjects).astype(str).ravel()
+    keys, codes = np.unique(subjects, return_inverse=True)
+    runs = _runs(seeds, y_true.size)
+    per_seed = [_subject_accuracy((y_pred[i] == y_true[i]).astype(float), codes[i], len(keys)) for i in runs]
+    return np.nanmean(np.vstack(per_seed), axis=0), list(keys)
 
 
 def _one_seed_tests(y, pred_m, pred_ref, subjects, n_classes, n_permutations, seed) -> dict:
@@ -365,9 +411,9 @@ def compare_to_reference(predictions: pd.DataFrame, reference: str | None, n_cla
     ("Full" only), a column name, or a mapping name -> boolean mask (see ``_resolve_groups``);
     a sample's group is read from the reference's row.
 
-    Seeds are paired and each test runs per shared seed; the row reports the median p over seeds
-    and the mean-over-seeds UF1 difference with its subject-bootstrap CI (the module docstring
-    says why). Holm's correction runs across the compared methods, per test and group.
+    Seeds are paired; the permutation and Wilcoxon tests use every shared seed at once with the
+    subject as unit, McNemar's test is given for single-seed comparisons only, and the row reports the
+    mean-over-seeds UF1 difference with its subject-bootstrap CI (the module docstring says why). Holm's correction runs across the compared methods, per test and group.
     Returns one row per (method, group) with columns method, reference, group, n_seeds,
     n_subjects, n_samples, uf1_method, uf1_reference, uf1_diff, uf1_diff_low, uf1_diff_high,
     p_permutation, p_mcnemar, p_wilcoxon and their ``*_holm`` versions; with
@@ -414,13 +460,17 @@ def compare_to_reference(predictions: pd.DataFrame, reference: str | None, n_cla
             per_seed.extend(rows)
             seed_rows = pd.DataFrame(rows)
             low, high = uf1_difference_ci(y, pa, pb, subj, n_classes, n_resamples, seed, level, repeats=run)
+            acc_m, _ = seed_mean_subject_accuracy(y, pa, subj, run)
+            acc_ref, _ = seed_mean_subject_accuracy(y, pb, subj, run)
             summary.append(dict(
                 method=method, reference=reference, group=group, n_seeds=len(rows),
                 n_subjects=int(pd.Series(subj).nunique()),
                 n_samples=int(part[["dataset", "subject", "sample"]].drop_duplicates().shape[0]),
                 uf1_method=seed_rows["uf1_method"].mean(), uf1_reference=seed_rows["uf1_reference"].mean(),
                 uf1_diff=seed_rows["uf1_diff"].mean(), uf1_diff_low=low, uf1_diff_high=high,
-                **{p: float(np.nanmedian(seed_rows[p])) for p in ("p_permutation", "p_mcnemar", "p_wilcoxon")},
+                p_permutation=paired_permutation_test_seeds(y, pa, pb, subj, run, n_classes, n_permutations, seed),
+                p_mcnemar=float(seed_rows["p_mcnemar"].iloc[0]) if len(rows) == 1 else np.nan,
+                p_wilcoxon=wilcoxon_subjects(acc_m, acc_ref),
             ))
 
     columns = ["method", "reference", "group", "n_seeds", "n_subjects", "n_samples", "uf1_method", "uf1_reference",

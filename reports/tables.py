@@ -16,16 +16,46 @@ The LaTeX needs only ``\\usepackage{booktabs}``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import pandas as pd
 
+from mebench.errors import ConfigError
 from reports.results import METRIC_LABELS
 
 TABLE_METRICS = ("uf1", "uar")
 DATASET_METRICS = ("uf1", "uar", "accuracy")
 DIGITS = 4
-CI_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How scores are printed: `digits` after the point, as fractions (0.7209) or percentages (72.1)."""
+
+    digits: int = DIGITS
+    percent: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.digits <= 8:
+            raise ConfigError(f"--digits {self.digits}: from 0 to 8")
+
+    def num(self, value: float, digits: int | None = None) -> str:
+        return f"{value * 100 if self.percent else value:.{self.digits if digits is None else digits}f}"
+
+    def key(self, value: float) -> float:
+        """The value as printed, for ranking (ties at the printed precision share a mark)."""
+        return round(value * 100 if self.percent else value, self.digits)
+
+    def ci(self, low: float, high: float) -> str:
+        digits = max(0, self.digits - 1)
+        return f"[{self.num(low, digits)}, {self.num(high, digits)}]"
+
+    def unit(self) -> str:
+        return " (%)" if self.percent else ""
+
+
+PLAIN = NumberFormat()
 DAGGER_NOTE = (r"$^\dagger$ Epoch chosen per test subject by its test accuracy (the published HTNet protocol): "
                r"model selection on test data, so these figures are optimistic.")
 DAGGER_NOTE_TEXT = ("† Epoch chosen per test subject by its test accuracy (the published HTNet protocol): "
@@ -53,8 +83,8 @@ def _groups_in_order(summary: pd.DataFrame) -> list[str]:
     return ["Full"] + [g for g in groups if g != "Full"] if "Full" in groups else groups
 
 
-def _fmt(mean: float, std: float, digits: int = DIGITS) -> str:
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def _fmt(mean: float, std: float, fmt: NumberFormat = PLAIN) -> str:
+    return fmt.num(mean) if math.isnan(std) else f"{fmt.num(mean)} ± {fmt.num(std)}"
 
 
 def _tex_escape(text: str) -> str:
@@ -73,9 +103,9 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", r"\|")
 
 
-def _ranks(values: list[float], digits: int = DIGITS) -> dict[float, str]:
+def _ranks(values: list[float], fmt: NumberFormat = PLAIN) -> dict[float, str]:
     """Rounded value -> "best" / "second" (ties share the mark; second is the next distinct value)."""
-    distinct = sorted({round(v, digits) for v in values if not math.isnan(v)}, reverse=True)
+    distinct = sorted({fmt.key(v) for v in values if not math.isnan(v)}, reverse=True)
     return {v: mark for v, mark in zip(distinct, ("best", "second"))}
 
 
@@ -100,14 +130,15 @@ def _published_part(published: pd.DataFrame | None, protocol: str, metrics) -> p
 class _Cells:
     """Lookup of (method, group, metric) -> row, with the best/second ranking per column."""
 
-    def __init__(self, part: pd.DataFrame, groups: list[str], metrics):
+    def __init__(self, part: pd.DataFrame, groups: list[str], metrics, fmt: NumberFormat = PLAIN):
+        self.fmt = fmt
         self.rows = {(r.method, r.group, r.metric): r for r in part.itertuples()}
-        self.ranks = {(g, m): _ranks([r.mean for (_, rg, rm), r in self.rows.items() if (rg, rm) == (g, m)])
+        self.ranks = {(g, m): _ranks([r.mean for (_, rg, rm), r in self.rows.items() if (rg, rm) == (g, m)], fmt)
                       for g in groups for m in metrics}
 
     def mark(self, method: str, group: str, metric: str) -> str | None:
         row = self.rows.get((method, group, metric))
-        return None if row is None else self.ranks[(group, metric)].get(round(row.mean, DIGITS))
+        return None if row is None else self.ranks[(group, metric)].get(self.fmt.key(row.mean))
 
 
 PM_MACRO = "mebenchpm"
@@ -118,21 +149,21 @@ PM_DEFINITION = (rf"\providecommand{{\{PM_MACRO}}}[2]{{\begin{{tabular}}[c]{{@{{
 TEX_HEADER = ["% Written by mebench report. Needs \\usepackage{booktabs}; \\input{} as it is.", PM_DEFINITION]
 
 
-def _tex_cell(mean: float, std: float, mark: str | None = None, star: bool = False) -> str:
+def _tex_cell(mean: float, std: float, mark: str | None = None, star: bool = False, fmt: NumberFormat = PLAIN) -> str:
     """A score cell: the mean (bold if best, underlined if second, a star after it when significant)
     and the std below it (none for a single seed)."""
-    text = f"{mean:.{DIGITS}f}"
+    text = fmt.num(mean)
     text = rf"\textbf{{{text}}}" if mark == "best" else rf"\underline{{{text}}}" if mark == "second" else text
     if star:
         text += r"\rlap{$^{*}$}"
-    return text if math.isnan(std) else rf"\{PM_MACRO}{{{text}}}{{{std:.{DIGITS}f}}}"
+    return text if math.isnan(std) else rf"\{PM_MACRO}{{{text}}}{{{fmt.num(std)}}}"
 
 
 def _significance_note(reference: str | None, alpha: float, tex: bool) -> str:
     star = "$^{*}$" if tex else "*"
     ref = _tex_escape(reference) if tex else reference
     return (f"{star} UF1 significantly different from {ref} (the reference): paired permutation test over "
-            f"subjects on the pooled UF1 difference, median p over seeds, Holm-adjusted across the compared "
+            f"subjects on the seed-mean pooled UF1 difference (all seeds at once), Holm-adjusted across the compared "
             f"methods, p {'$<$' if tex else '<'} {alpha:g}.")
 
 
@@ -145,7 +176,7 @@ def _published_note(source: str, tex: bool) -> str:
 def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None, *,
                 significant: set | frozenset = frozenset(), reference: str | None = None, alpha: float = 0.05,
                 published: pd.DataFrame | None = None, published_source: str = "",
-                incomplete: Mapping[tuple[str, str], str] | None = None) -> str:
+                incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN) -> str:
     """Methods x groups x {UF1, UAR}: mean ± std over seeds, best in bold, second underlined.
 
     ``significant``: (protocol, method, group) whose UF1 differs from ``reference``'s (marked *).
@@ -158,7 +189,7 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     groups = _groups_in_order(part)
     methods = list(dict.fromkeys(part["method"]))
     missing = _incomplete_of(incomplete, protocol, part)
-    cells = _Cells(part, groups, TABLE_METRICS)
+    cells = _Cells(part, groups, TABLE_METRICS, fmt)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     cols = "l" + "cc" * len(groups)
     # table*: eight score columns span both columns of a two-column paper.
@@ -179,7 +210,7 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
                     row.append("--")
                     continue
                 star = m == "uf1" and (protocol, meth, g) in significant
-                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), star))
+                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), star, fmt))
         lines.append(name + " & " + " & ".join(row) + r" \\")
     pub_methods = list(dict.fromkeys(pub["method"]))
     if pub_methods:
@@ -188,7 +219,7 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
         pub_leaky = set(pub.loc[pub["leaky"].astype(bool), "method"])
         for meth in pub_methods:
             name = _tex_escape(meth) + r"$^\S$" + (r"$^\dagger$" if meth in pub_leaky else "")
-            row = [f"{pub_cells[(meth, g, m)]:.{DIGITS}f}" if (meth, g, m) in pub_cells else "--"
+            row = [fmt.num(pub_cells[(meth, g, m)]) if (meth, g, m) in pub_cells else "--"
                    for g in groups for m in TABLE_METRICS]
             lines.append(name + " & " + " & ".join(row) + r" \\")
         leaky = leaky | pub_leaky
@@ -211,12 +242,12 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
 
 
 def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95,
-                        incomplete: Mapping[tuple[str, str], str] | None = None) -> str:
+                        incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN) -> str:
     """One section per reporting group (Full, then each dataset): UF1, UAR and accuracy as mean ± std
     over seeds with the subject-bootstrap confidence interval of the mean; best bold, second underlined."""
     part = _part(summary, protocol, DATASET_METRICS)
     groups = _groups_in_order(part)
-    cells = _Cells(part, groups, DATASET_METRICS)
+    cells = _Cells(part, groups, DATASET_METRICS, fmt)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
     pct = f"{level * 100:g}\\%"
@@ -235,8 +266,8 @@ def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: in
                 if r is None:
                     row += ["--", ""]
                     continue
-                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m)))
-                row.append(rf"{{\scriptsize[{r.ci_low:.{CI_DIGITS}f}, {r.ci_high:.{CI_DIGITS}f}]}}")
+                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), fmt=fmt))
+                row.append(rf"{{\scriptsize{fmt.ci(r.ci_low, r.ci_high)}}}")
             name = (r"\quad " + _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
                     + (r"$^\ddagger$" if meth in missing else ""))
             lines.append(name + " & " + " & ".join(row) + r" \\")
@@ -259,13 +290,13 @@ def _md_marked(text: str, mark: str | None) -> str:
 def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | frozenset = frozenset(),
                    reference: str | None = None, alpha: float = 0.05, published: pd.DataFrame | None = None,
                    published_source: str = "", n_resamples: int = 2000, level: float = 0.95,
-                   incomplete: Mapping[tuple[str, str], str] | None = None) -> str:
+                   incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN) -> str:
     """The LaTeX tables' content in Markdown: the main table (with the epoch selection of every row)
     followed by the per-dataset table with confidence intervals."""
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
-    cells = _Cells(part, groups, TABLE_METRICS)
+    cells = _Cells(part, groups, TABLE_METRICS, fmt)
     selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
@@ -278,7 +309,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
         for g in groups:
             for m in TABLE_METRICS:
                 r = cells.rows.get((meth, g, m))
-                text = "--" if r is None else _md_marked(_fmt(r.mean, r.std), cells.mark(meth, g, m))
+                text = "--" if r is None else _md_marked(_fmt(r.mean, r.std, fmt), cells.mark(meth, g, m))
                 if r is not None and m == "uf1" and (protocol, meth, g) in significant:
                     text += " \\*"
                 row.append(text)
@@ -287,7 +318,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     for meth in dict.fromkeys(pub["method"]):
         r0 = next(r for (mm, _, _), r in pub_cells.items() if mm == meth)
         row = [_md_escape(meth) + " §" + (" †" if r0.leaky else ""), str(r0.epoch_selection)]
-        row += [f"{pub_cells[(meth, g, m)].mean:.{DIGITS}f}" if (meth, g, m) in pub_cells else "--"
+        row += [fmt.num(pub_cells[(meth, g, m)].mean) if (meth, g, m) in pub_cells else "--"
                 for g in groups for m in TABLE_METRICS]
         lines.append("| " + " | ".join(row) + " |")
     notes = ["Best of each column in **bold**, second in _italics_ (measured rows only)."]
@@ -302,7 +333,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     lines += [""] + [f"{n}  " for n in notes]
 
     full = _part(summary, protocol, DATASET_METRICS)
-    dcells = _Cells(full, groups, DATASET_METRICS)
+    dcells = _Cells(full, groups, DATASET_METRICS, fmt)
     pct = f"{level * 100:g}%"
     head = ["Group", "Method"] + [x for m in DATASET_METRICS for x in (METRIC_LABELS[m], f"{pct} CI")]
     lines += ["", f"### {protocol} per dataset: mean ± std over seeds and {pct} CI (bootstrap over subjects, "
@@ -313,15 +344,15 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
             for m in DATASET_METRICS:
                 r = dcells.rows.get((meth, g, m))
                 if r is None or "ci_low" not in full.columns:
-                    row += ["--" if r is None else _fmt(r.mean, r.std), ""]
+                    row += ["--" if r is None else _fmt(r.mean, r.std, fmt), ""]
                     continue
-                row += [_md_marked(_fmt(r.mean, r.std), dcells.mark(meth, g, m)),
-                        f"[{r.ci_low:.{CI_DIGITS}f}, {r.ci_high:.{CI_DIGITS}f}]"]
+                row += [_md_marked(_fmt(r.mean, r.std, fmt), dcells.mark(meth, g, m)), fmt.ci(r.ci_low, r.ci_high)]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
-def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tuple[str, str], str] | None = None):
+def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tuple[str, str], str] | None = None,
+                   fmt: NumberFormat = PLAIN):
     """A rich Table with the same content as the LaTeX one."""
     from rich.table import Table
 
@@ -337,7 +368,8 @@ def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tup
     missing = _incomplete_of(incomplete, protocol, part)
     for meth in dict.fromkeys(part["method"]):
         label = meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")
-        table.add_row(label, *[_fmt(*cell[(meth, g, m)]) if (meth, g, m) in cell else "--" for g in groups for m in TABLE_METRICS])
+        table.add_row(label, *[_fmt(*cell[(meth, g, m)], fmt) if (meth, g, m) in cell else "--"
+                               for g in groups for m in TABLE_METRICS])
     if missing:
         table.caption = _incomplete_note(missing, tex=False)
     return table

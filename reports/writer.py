@@ -17,7 +17,7 @@ from reports import analysis
 from reports.index import IndexContext, render_index
 from reports.published import PUBLISHED_PROTOCOL, published_source, published_summary
 from reports.results import completeness, incomplete_notes, load_run, predictions_csv_frame, tidy_results
-from reports.tables import latex_dataset_table, latex_table, markdown_table, wide_summary
+from reports.tables import NumberFormat, latex_dataset_table, latex_table, markdown_table, wide_summary
 
 # Files a report writes only when they apply; a stale copy from an earlier report is removed.
 OPTIONAL = ("friedman.csv", "leakage.csv", "fig_cd.pdf", "fig_cd.png", "fig_leakage.pdf", "fig_leakage.png")
@@ -34,18 +34,23 @@ class Report:
     stats: pd.DataFrame | None = None
     friedman: analysis.FriedmanAnalysis | None = None
     notes: list[str] = field(default_factory=list)
+    shown_summary: pd.DataFrame | None = None  # `summary` with display names, as the tables show it
+    shown_incomplete: dict[tuple[str, str], str] = field(default_factory=dict)
+    fmt: NumberFormat = field(default_factory=NumberFormat)
 
 
 def write_report(run_dir: Path | str, out_dir: Path | str | None = None, *, reference: str | None = None,
                  published: bool = False, n_resamples: int = 2000, n_permutations: int = 10000, seed: int = 0,
-                 level: float = 0.95, alpha: float = 0.05, figures: bool = True) -> Report:
+                 level: float = 0.95, alpha: float = 0.05, figures: bool = True, digits: int = 4,
+                 percent: bool = False) -> Report:
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     run = load_run(run_dir)  # DataError, before anything is created, when there is nothing to report
     created = _missing_folders(out)
     try:
         return _write(run, run_dir, out, reference=reference, published=published, n_resamples=n_resamples,
-                      n_permutations=n_permutations, seed=seed, level=level, alpha=alpha, figures=figures)
+                      n_permutations=n_permutations, seed=seed, level=level, alpha=alpha, figures=figures,
+                      fmt=NumberFormat(digits, percent))
     except BaseException:
         for folder in created:  # a failed report leaves no folder of its own behind
             shutil.rmtree(folder, ignore_errors=True)
@@ -63,7 +68,7 @@ def _missing_folders(path: Path) -> list[Path]:
 
 
 def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, n_permutations, seed, level, alpha,
-           figures) -> Report:
+           figures, fmt: NumberFormat) -> Report:
     if out.exists() and not out.is_dir():
         raise DataError(f"report folder {out} is a file, not a folder")
     try:
@@ -82,7 +87,12 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
     summary["complete"] = [(p, m) not in incomplete for p, m in summary[["protocol", "method"]].itertuples(index=False)]
     significant = comparisons.significant(alpha)
     friedman = analysis.friedman_analysis(summary, "uf1", alpha)
-    leakage = analysis.leakage_gaps(preds, results)
+    leakage = analysis.leakage_gaps(preds, results, n_resamples=n_resamples, n_permutations=n_permutations,
+                                    seed=seed, level=level)
+    # Tables and figures name methods as a paper does (HTNet, OFF-ApexNet); CSVs keep the plugin name in
+    # `method` and add `display_name`.
+    names = dict(zip(preds["variant"], preds["display_name"]))
+    shown = _Shown(names)
     notes: list[str] = []
     pub, source = None, ""
     if published:
@@ -98,30 +108,33 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
         write(path)
         files.append(path)
 
-    emit("results.csv", lambda p: results.to_csv(p, index=False))
-    emit("predictions.csv", lambda p: predictions_csv_frame(preds).to_csv(p, index=False))
-    emit("summary.csv", lambda p: wide_summary(summary).to_csv(p, index=False))
-    emit("stats.csv", lambda p: comparisons.stats.to_csv(p, index=False))
+    emit("results.csv", lambda p: shown.column(results).to_csv(p, index=False))
+    emit("predictions.csv", lambda p: shown.column(predictions_csv_frame(preds)).to_csv(p, index=False))
+    emit("summary.csv", lambda p: shown.column(wide_summary(summary)).to_csv(p, index=False))
+    emit("stats.csv", lambda p: shown.column(comparisons.stats).to_csv(p, index=False))
     if friedman.result is not None:
-        emit("friedman.csv", lambda p: friedman.frame().to_csv(p, index=False))
+        emit("friedman.csv", lambda p: shown.column(friedman.frame()).to_csv(p, index=False))
     if not leakage.empty:
-        emit("leakage.csv", lambda p: leakage.to_csv(p, index=False))
-    ref_for_table = comparisons.reference if len(comparisons.stats) else None
+        emit("leakage.csv", lambda p: shown.column(leakage).to_csv(p, index=False))
+    ref_for_table = shown(comparisons.reference) if len(comparisons.stats) else None
+    table_summary = shown.frame(summary)
+    table_significant = {(p, shown(m), g) for p, m, g in significant}
+    table_incomplete = {(p, shown(m)): text for (p, m), text in incomplete.items()}
     emit("table.tex", lambda p: p.write_text("\n".join(
-        latex_table(summary, pr, significant=significant, reference=ref_for_table, alpha=alpha, published=pub,
-                    published_source=source, incomplete=incomplete) for pr in protocols)))
+        latex_table(table_summary, pr, significant=table_significant, reference=ref_for_table, alpha=alpha,
+                    published=pub, published_source=source, incomplete=table_incomplete, fmt=fmt) for pr in protocols)))
     emit("table_datasets.tex", lambda p: p.write_text("\n".join(
-        latex_dataset_table(summary, pr, n_resamples=n_resamples, level=level, incomplete=incomplete)
-        for pr in protocols)))
+        latex_dataset_table(table_summary, pr, n_resamples=n_resamples, level=level, incomplete=table_incomplete,
+                            fmt=fmt) for pr in protocols)))
     emit("table.md", lambda p: p.write_text("\n".join(
-        markdown_table(summary, pr, significant=significant, reference=ref_for_table, alpha=alpha, published=pub,
-                       published_source=source, n_resamples=n_resamples, level=level, incomplete=incomplete)
-        for pr in protocols)))
+        markdown_table(table_summary, pr, significant=table_significant, reference=ref_for_table, alpha=alpha,
+                       published=pub, published_source=source, n_resamples=n_resamples, level=level,
+                       incomplete=table_incomplete, fmt=fmt) for pr in protocols)))
     if figures:
-        files += _figures(out, preds, protocols, friedman, leakage)
-    for name in OPTIONAL:
-        if out / name not in files and (out / name).exists():
-            (out / name).unlink()
+        files += _figures(out, preds, protocols, friedman, leakage, run.records, shown)
+    for stale in [out / name for name in OPTIONAL] + sorted(out.glob("fig_curves_*")):
+        if stale not in files and stale.exists():
+            stale.unlink()
 
     cells = run.cells
     ctx = IndexContext(run_dir=run_dir, cells=cells[cells["status"] == "done"], preds=preds,
@@ -132,21 +145,47 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
                                     alpha=alpha, figures=figures, reference_given=reference is not None))
     emit("report.md", lambda p: p.write_text(render_index(ctx)))
     return Report(out, files, summary, protocols, comparisons.reference, incomplete, comparisons.stats, friedman,
-                  comparisons.notes + notes)
+                  comparisons.notes + notes, table_summary, table_incomplete, fmt)
 
 
-def _figures(out: Path, preds: pd.DataFrame, protocols: list[str], friedman, leakage: pd.DataFrame) -> list[Path]:
+class _Shown:
+    """Variant label (plugin names) -> display label (HTNet, OFF-ApexNet), for tables and figures."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def __call__(self, variant: str) -> str:
+        return self.names.get(variant, variant)
+
+    def frame(self, frame: pd.DataFrame, column: str = "method") -> pd.DataFrame:
+        return frame.assign(**{column: frame[column].map(self)}) if column in frame.columns else frame
+
+    def column(self, frame: pd.DataFrame, column: str = "method") -> pd.DataFrame:
+        """A CSV frame with `display_name` beside `method`."""
+        if column not in frame.columns or frame.empty:
+            return frame
+        out = frame.copy()
+        out.insert(out.columns.get_loc(column) + 1, "display_name", out[column].map(self))
+        return out
+
+
+def _figures(out: Path, preds: pd.DataFrame, protocols: list[str], friedman, leakage: pd.DataFrame, records: dict,
+             shown: _Shown) -> list[Path]:
     from reports import figures
 
     paths: list[Path] = []
-    matrices = analysis.confusion_matrices(preds)
-    subjects = analysis.subject_scores(preds)
+    matrices = {(p, shown(v)): m for (p, v), m in analysis.confusion_matrices(preds).items()}
+    subjects = shown.frame(analysis.subject_scores(preds))
+    curves = shown.frame(analysis.learning_curves(preds, records), "variant")
+    picks = shown.frame(analysis.oracle_epochs(preds), "variant")
     for protocol in protocols:
         paths += figures.confusion_figure(matrices, protocol, out)
         paths += figures.subject_figure(subjects, protocol, out)
+        paths += figures.curves_figure(curves, picks, protocol, out)
     if friedman.result is not None:
         title = f"Mean {friedman.metric.upper()} ranks over {friedman.result.n_blocks} blocks (Nemenyi, α = {friedman.alpha:g})"
-        paths += figures.cd_figure(friedman.result.avg_ranks, friedman.cd, title, out)
+        ranks = friedman.result.avg_ranks.rename(index=shown)
+        paths += figures.cd_figure(ranks, friedman.cd, title, out)
     if not leakage.empty:
-        paths += figures.leakage_figure(leakage, out)
+        paths += figures.leakage_figure(shown.frame(leakage), out)
     return paths

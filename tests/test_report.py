@@ -86,11 +86,11 @@ def test_table_tex_marks_best_and_leaky(run_dir):
     tex = (run_dir / "table.tex").read_text()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     # A cell is \mebenchpm{mean}{std}: the mean (marked) over the std, both shown.
-    oracle_line = next(line for line in tex.splitlines() if line.startswith("htnet (oracle)"))
+    oracle_line = next(line for line in tex.splitlines() if line.startswith("HTNet (oracle)"))  # display names
     assert r"$^\dagger$" in oracle_line and r"\mebenchpm{\textbf{1.0000}}{0.0000}" in oracle_line
-    htnet_line = next(line for line in tex.splitlines() if line.startswith("htnet &"))
+    htnet_line = next(line for line in tex.splitlines() if line.startswith("HTNet &"))
     assert f"{FULL_UF1:.4f}}}}}{{0.0000}}" in htnet_line and r"\textbf" not in htnet_line.split("&")[1]
-    ststnet_line = next(line for line in tex.splitlines() if line.startswith("ststnet &"))
+    ststnet_line = next(line for line in tex.splitlines() if line.startswith("STSTNet &"))
     assert r"\mebenchpm" not in ststnet_line  # one seed: no spread to show
     assert "model selection on test data" in tex
 

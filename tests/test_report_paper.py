@@ -155,12 +155,20 @@ def test_stats_csv_paired_tests_against_direct_computation(report):
             assert row["uf1_diff"] == pytest.approx(np.mean(diffs))
             low, high = st.uf1_difference_ci(y, p, ref_p, subj, 3, RESAMPLES, seed=0, repeats=run)
             assert (row["uf1_diff_low"], row["uf1_diff_high"]) == pytest.approx((low, high))
-            raw[method] = dict(p_permutation=np.median(perm), p_mcnemar=np.median(mcn), p_wilcoxon=np.median(wil))
+            # the tests over both seeds, computed independently: every subject swap enumerated, and scipy's
+            # Wilcoxon on the seed-mean per-subject accuracies
+            keys = np.unique(subj)
+            seed_mean = {name: np.mean([[(pred[(run == s) & (subj == k)] == y[(run == s) & (subj == k)]).mean()
+                                         for k in keys] for s in SEEDS], axis=0) for name, pred in (("m", p), ("r", ref_p))}
+            d = seed_mean["m"] - seed_mean["r"]
+            raw[method] = dict(p_permutation=brute_force_seed_permutation(y, p, ref_p, subj, run),
+                               p_wilcoxon=sps.wilcoxon(d, zero_method="pratt").pvalue if np.any(d != 0) else 1.0)
             for test, value in raw[method].items():
                 assert row[test] == pytest.approx(value)
+            assert np.isnan(row["p_mcnemar"])  # McNemar: single-seed comparisons only
             assert row["n_subjects"] == len(np.unique(subj)) and row["n_seeds"] == 2
         # Holm across the three comparisons, by hand: sorted p times (3, 2, 1), running maximum, capped at 1.
-        for test in ("p_permutation", "p_mcnemar", "p_wilcoxon"):
+        for test in ("p_permutation", "p_wilcoxon"):
             ordered = sorted(raw, key=lambda m: raw[m][test])
             running, expected = 0.0, {}
             for rank, method in enumerate(ordered):
@@ -171,6 +179,23 @@ def test_stats_csv_paired_tests_against_direct_computation(report):
                 assert got == pytest.approx(value)
     gamma_full = main[(main["method"] == "gamma") & (main["group"] == "Full")].iloc[0]
     assert gamma_full["p_permutation"] == pytest.approx(2 / 2 ** 12)  # exact: only the identity and full swap
+
+
+def brute_force_seed_permutation(y, pred_m, pred_r, subj, run):
+    """Exact two-sided p of the seed-mean UF1 difference: every subset of subjects swapped in all seeds."""
+    import itertools
+
+    keys = np.unique(subj)
+
+    def stat(a, b):
+        return np.mean([uf1(y[run == s], a[run == s], 3) - uf1(y[run == s], b[run == s], 3) for s in SEEDS])
+
+    observed = abs(stat(pred_m, pred_r))
+    hits = 0
+    for flips in itertools.product((False, True), repeat=len(keys)):
+        swap = np.isin(subj, keys[np.array(flips)])
+        hits += abs(stat(np.where(swap, pred_r, pred_m), np.where(swap, pred_m, pred_r))) >= observed - 1e-12
+    return hits / 2 ** len(keys)
 
 
 def test_friedman_csv_against_scipy_and_demsar_table(report):

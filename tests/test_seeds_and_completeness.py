@@ -34,9 +34,10 @@ def test_three_methods_two_seeds_one_row_each_with_std_and_every_comparison(tmp_
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["method"].tolist() == ["centroid", "majority", "stratified"]
     assert (summary["seeds"] == 2).all() and summary["Full_uf1_std"].notna().all()
+    assert summary["display_name"].tolist() == ["centroid", "Majority class", "Stratified random"]
     table = (tmp_path / "table.tex").read_text()
-    for method in ("centroid", "majority", "stratified"):
-        assert sum(line.startswith(method + " ") or line.startswith(method + "$") for line in table.splitlines()) == 1
+    for shown in ("centroid", "Majority class", "Stratified random"):  # the tables use display names
+        assert sum(line.startswith(shown + " ") or line.startswith(shown + "$") for line in table.splitlines()) == 1
     assert table.count(r"\mebenchpm{") >= 3 * 8  # mean ± std in every score cell
     stats = pd.read_csv(tmp_path / "stats.csv")
     compared = stats[stats["seed"] == "all"]
@@ -71,12 +72,12 @@ def test_missing_and_failed_folds_are_marked_incomplete_everywhere(tmp_path, tin
         conn.execute("DELETE FROM predictions WHERE cell_key IN (SELECT key FROM cells WHERE status != 'done')")
     report = invoke("report", tmp_path, "--no-figures", "--resamples", "20", "--permutations", "20")
     assert report.exit_code == 0, report.output
-    expected = "majority: 5 of 6 folds done (seed 0: 1 failed)"
+    expected = "Majority class: 5 of 6 folds done (seed 0: 1 failed)"
     tex = (tmp_path / "table.tex").read_text()
-    assert r"majority$^\ddagger$" in tex and expected in tex and r"$^\ddagger$ Incomplete" in tex
-    assert r"majority$^\ddagger$" in (tmp_path / "table_datasets.tex").read_text()
+    assert r"Majority class$^\ddagger$" in tex and expected in tex and r"$^\ddagger$ Incomplete" in tex
+    assert r"Majority class$^\ddagger$" in (tmp_path / "table_datasets.tex").read_text()
     md = (tmp_path / "table.md").read_text()
-    assert "majority ‡" in md and expected in md
+    assert "Majority class ‡" in md and expected in md
     report_md = (tmp_path / "report.md").read_text()
     assert "### Incomplete results (‡)" in report_md and "`majority` (loso): 5 of 6 folds done" in report_md
     assert "‡ (incomplete)" in report.output

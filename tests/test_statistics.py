@@ -27,6 +27,7 @@ from reports.statistics import (  # noqa: E402
     nemenyi_cd,
     nemenyi_q,
     paired_permutation_test,
+    paired_permutation_test_seeds,
     summary_with_ci,
     uf1_difference_ci,
     wilcoxon_subjects,
@@ -201,8 +202,9 @@ def test_compare_to_reference_rows_match_the_tests():
     assert set(out["reference"]) == {"HTNet"}  # first method named
     assert list(out["method"]) == ["STSTNet"] * 3 + ["Random"] * 3
     assert list(out["group"]) == ["Full", "casme2", "samm"] * 2
-    for col in ("p_permutation", "p_mcnemar", "p_wilcoxon", "uf1_diff_low", "uf1_diff_high"):
+    for col in ("p_permutation", "p_wilcoxon", "uf1_diff_low", "uf1_diff_high"):
         assert out[col].notna().all()
+    assert out["p_mcnemar"].isna().all()  # two seeds: McNemar is for single-seed comparisons only
 
     # One per-seed row, recomputed independently with the single-test functions.
     seed, row = 1, per_seed.query("method == 'Random' and group == 'samm' and seed == 1").iloc[0]
@@ -217,16 +219,50 @@ def test_compare_to_reference_rows_match_the_tests():
     acc_b = [accuracy(y[subj == k], b[subj == k]) for k in np.unique(subj)]
     assert row["p_wilcoxon"] == pytest.approx(wilcoxon_subjects(acc_a, acc_b))
 
-    # Summary = median p over seeds, mean UF1 difference inside its CI, Holm across methods per group.
+    # Summary: tests over both seeds at once, mean UF1 difference inside its CI, Holm across methods per group.
     summary = out.query("method == 'Random' and group == 'samm'").iloc[0]
     seeds = per_seed.query("method == 'Random' and group == 'samm'")
-    assert summary["p_mcnemar"] == pytest.approx(seeds["p_mcnemar"].median())
+    both_ref = frame.query("method == 'HTNet' and dataset == 'samm'").sort_values(["seed", "sample"])
+    both_oth = frame.query("method == 'Random' and dataset == 'samm'").sort_values(["seed", "sample"])
+    y2, a2, b2 = both_ref["y_true"].to_numpy(), both_oth["y_pred"].to_numpy(), both_ref["y_pred"].to_numpy()
+    subj2, run2 = ("samm/" + both_ref["subject"]).to_numpy(), both_ref["seed"].to_numpy()
+    assert summary["p_permutation"] == pytest.approx(brute_force_seed_permutation(y2, a2, b2, subj2, run2))
+    keys = np.unique(subj2)
+    mean_acc = [np.mean([[accuracy(y2[(run2 == s) & (subj2 == k)], pred[(run2 == s) & (subj2 == k)]) for k in keys]
+                         for s in np.unique(run2)], axis=0) for pred in (a2, b2)]
+    d = mean_acc[0] - mean_acc[1]
+    assert summary["p_wilcoxon"] == pytest.approx(sps.wilcoxon(d, zero_method="pratt").pvalue)
     assert summary["uf1_diff"] == pytest.approx(seeds["uf1_diff"].mean())
     assert summary["uf1_diff_low"] <= summary["uf1_diff"] <= summary["uf1_diff_high"]
     assert summary["n_seeds"] == 2 and summary["n_subjects"] == 6 and summary["n_samples"] == 42
     for group, part in out.groupby("group"):
         for test in ("p_permutation", "p_mcnemar", "p_wilcoxon"):
             np.testing.assert_allclose(part[f"{test}_holm"], holm(part[test]))
+
+
+def brute_force_seed_permutation(y, a, b, subj, run):
+    """Exact two-sided p of the seed-mean UF1 difference by enumerating every set of swapped subjects."""
+    import itertools
+
+    keys, seeds = np.unique(subj), np.unique(run)
+
+    def stat(p, q):
+        return np.mean([uf1(y[run == s], p[run == s], 3) - uf1(y[run == s], q[run == s], 3) for s in seeds])
+
+    observed = abs(stat(a, b))
+    hits = sum(abs(stat(np.where(np.isin(subj, keys[np.array(f)]), b, a), np.where(np.isin(subj, keys[np.array(f)]), a, b)))
+               >= observed - 1e-12 for f in itertools.product((False, True), repeat=len(keys)))
+    return hits / 2 ** len(keys)
+
+
+def test_seed_permutation_test_with_one_seed_is_the_single_seed_test():
+    frame = tidy_frame(seeds=(0,))
+    ref = frame.query("method == 'HTNet'").sort_values("sample")
+    oth = frame.query("method == 'Random'").sort_values("sample")
+    y, a, b = ref["y_true"].to_numpy(), oth["y_pred"].to_numpy(), ref["y_pred"].to_numpy()
+    subj = (ref["dataset"] + "/" + ref["subject"]).to_numpy()
+    single = paired_permutation_test(y, a, b, subj, 3, n_permutations=300, seed=4)
+    assert single == paired_permutation_test_seeds(y, a, b, subj, np.zeros(len(y)), 3, n_permutations=300, seed=4)
 
 
 def test_compare_to_reference_groups_and_reference_options():
