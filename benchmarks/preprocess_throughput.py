@@ -6,7 +6,7 @@ and the speedup of the parallel flow stage over one worker, measured in the same
 Each synthetic sample (mebench.datasets.synthetic.render_sample at --frame-size px) is written
 as a two-frame clip (onset, apex PNG) and goes through the pipeline of mebench.datasets.raw:
 landmarks (dlib on the onset frame), flow (TV-L1; Farneback timed too), image (strain, resize,
-normalisation) and regions. Stage times are CPU seconds in one process (per-stage self time),
+normalisation) and points (the HTNet landmarks on the 28x28 grid). Stage times are CPU seconds in one process (per-stage self time),
 so samples/s is per core; the parallel line is wall-clock time of the flow stage alone over
 --workers processes (default: every core) against one, process start-up included.
 """
@@ -80,18 +80,18 @@ def main() -> None:
         records = make_clips(work / "clips", args.samples, args.frame_size)
         config = PipelineConfig(face_size=args.face_size)
         cache = ArrayCache(work / "cache")
-        pipe = compute_all(records, config, cache, "regions", workers=1)
+        pipe = compute_all(records, config, cache, ("image", "points"), workers=1)
         fb = compute_all(records, PipelineConfig(face_size=args.face_size, flow="farneback"), cache, "flow", workers=1)
         n = len(records)
         print(f"{n} synthetic samples, frames {args.frame_size}x{args.frame_size} px, face crop {args.face_size} px, "
               f"{os.cpu_count()} cores")
         print(f"{'stage':<22}{'s/sample':>10}{'samples/s':>11}")
-        rows = [(s, pipe.timings[s]) for s in ("landmarks", "flow", "image", "regions")]
+        rows = [(s, pipe.timings[s]) for s in ("landmarks", "flow", "image", "points")]
         rows.insert(2, ("flow (farneback)", fb.timings["flow"]))
         rows[1] = ("flow (tv-l1)", rows[1][1])
         for name, seconds in rows:
             print(f"{name:<22}{seconds / n:>10.4f}{n / seconds if seconds else float('inf'):>11.1f}")
-        total = sum(pipe.timings[s] for s in ("landmarks", "flow", "image", "regions"))
+        total = sum(pipe.timings[s] for s in ("landmarks", "flow", "image", "points"))
         print(f"{'all (tv-l1), 1 core':<22}{total / n:>10.4f}{n / total:>11.1f}")
 
         # the flow stage alone, landmarks cached: 1 worker against --workers

@@ -41,8 +41,13 @@ _state = {"debug": False}  # set per invocation by the app callback
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mebench.executors import Interrupted
+
         try:
             return command(*args, **kwargs)
+        except Interrupted as exc:
+            typer.echo(f"stopped: {exc}", err=True)
+            raise typer.Exit(130) from None
         except MebenchError as exc:
             if _state["debug"]:
                 raise
@@ -73,6 +78,13 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def parse_count(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: a whole number, or auto") from None
+
+
 def parse_params(items: list[str], option: str = "--param") -> tuple[tuple[str, str], ...]:
     """NAME=VALUE pairs; the values stay text, read later by each parameter's declared type."""
     parsed = []
@@ -85,7 +97,7 @@ def parse_params(items: list[str], option: str = "--param") -> tuple[tuple[str, 
 
 
 class RichProgress:
-    """Cells done, current method and fold, time left."""
+    """One bar for all workers: cells done, cells running (and the last one started), time left."""
 
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -93,6 +105,8 @@ class RichProgress:
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
         self.task = None
+        self.running: set[str] = set()
+        self.last = ""
 
     def start(self, total: int, skipped: int) -> None:
         if skipped:
@@ -100,13 +114,19 @@ class RichProgress:
         self.bar.start()
         self.task = self.bar.add_task("starting", total=total - skipped)
 
+    def _describe(self) -> str:
+        return f"{len(self.running)} running | {self.last}"
+
     def cell_started(self, cell) -> None:
-        self.bar.update(self.task, description=f"{cell.method} | fold {cell.fold} | seed {cell.seed}")
+        self.running.add(cell.key)
+        self.last = f"{cell.method} | fold {cell.fold} | seed {cell.seed}"
+        self.bar.update(self.task, description=self._describe())
 
     def cell_finished(self, cell, ok: bool) -> None:
+        self.running.discard(cell.key)
         if not ok:
             self.bar.console.print(f"[red]failed[/red]: {cell.describe()}")
-        self.bar.advance(self.task)
+        self.bar.update(self.task, advance=1, description=self._describe())
 
     def stop(self) -> None:
         if self.task is not None:
@@ -136,6 +156,15 @@ def run(
     precision: Annotated[str, typer.Option(help="fp32 (default), bf16 or fp16 (autocast); part of every result's identity.")] = "fp32",
     device: Annotated[str, typer.Option(help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda, cuda:N or mps; "
                                              "where cells run, not part of their identity.")] = "auto",
+    executor: Annotated[str, typer.Option(
+        help="auto (a pool of worker processes when the grid is big enough, default), serial, local (worker "
+             "processes on this machine) or ray (a Ray cluster: --ray-address, or a local instance).")] = "auto",
+    workers: Annotated[str, typer.Option(
+        help="Worker processes (local) or cells in flight (ray); auto: one per GPU times --cells-per-gpu, else one "
+             "per core, the cores split between them.")] = "auto",
+    cells_per_gpu: Annotated[int, typer.Option(help="Cells run at once on one GPU (small models leave it idle).")] = 1,
+    retries: Annotated[int, typer.Option(help="Tries again a cell whose worker died (killed, out of memory, node lost).")] = 1,
+    ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (e.g. HEAD:6379) with --executor ray.")] = None,
     param: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE override for every method that has NAME; repeatable.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
@@ -154,7 +183,9 @@ def run(
                        preset=preset, seeds=parse_seeds(seeds),
                        selection=EpochSelection(epoch_selection, validation_subjects, patience, record_epochs),
                        params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir, pipeline=pipeline,
-                       precision=precision, device=device)
+                       precision=precision, device=device, executor=executor,
+                       workers=workers if workers == "auto" else parse_count(workers, "--workers"),
+                       cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address)
     err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
               f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}"
               + (f" | pipeline: {pipeline}" if pipeline else ""), markup=False, highlight=False)

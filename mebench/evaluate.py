@@ -71,6 +71,12 @@ def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = Non
     device = resolve_device(config.device)
     store = ResultStore(config.out)
     store.ensure_writable()
+    with store.lock("evaluate"):
+        return _evaluate(config, cls, published, device, store, progress)
+
+
+def _evaluate(config: EvaluateConfig, cls, published: dict, device: str, store: ResultStore,
+              progress: Progress) -> RunSummary:
     protocol = make_protocol(config.protocol)
     dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
     folds = protocol.folds(dataset.samples)

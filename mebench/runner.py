@@ -52,7 +52,12 @@ class RunConfig:
     cache_dir: Path | None = None
     pipeline: str = ""  # raw datasets' preprocessing options, e.g. "htnet-casme3" or "flow=farneback"
     precision: str = "fp32"  # part of every cell's identity
-    device: str = "cpu"  # where cells run (not part of their identity)
+    device: str = "cpu"  # where cells run (not part of their identity): auto, cpu, cuda, cuda:N, mps
+    executor: str = "serial"  # serial, local, ray, or auto (the CLI's default)
+    workers: int | str = "auto"  # local worker processes / Ray cells in flight
+    cells_per_gpu: int = 1
+    retries: int = 1  # tries again a cell whose worker died
+    ray_address: str | None = None  # a running Ray cluster; none: a local instance for this run
 
     def spec(self) -> dict[str, Any]:
         """The run's specification as stored in the results database (JSON-serialisable)."""
@@ -63,7 +68,8 @@ class RunConfig:
                 "pipeline": PipelineConfig.from_text(self.pipeline).text(), "preset": self.preset,
                 "seeds": list(self.seeds), "epoch_selection": asdict(self.selection),
                 "params": [[k, v] for k, v in self.params], "rerun": self.rerun, "precision": self.precision,
-                "device": self.device}
+                "device": self.device, "executor": self.executor, "workers": self.workers,
+                "cells_per_gpu": self.cells_per_gpu, "retries": self.retries, "ray_address": self.ray_address}
 
 
 @dataclass
@@ -250,8 +256,17 @@ def execute_or_error(spec: CellSpec, inputs: CellInputs, device: str,
         return None, f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=8)
 
 
+def method_reference(name: str) -> Any:
+    """What a worker needs to find a method: its name when every worker has it as an entry point of the
+    installed environment, else its class (registered in this process; pickled by reference)."""
+    if name in plugins.methods._entry_points():
+        return name
+    return plugins.methods.get(name)
+
+
 def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     """Run every cell of the grid that is not finished yet (all of them with `rerun`)."""
+    from mebench.executors import Interrupted, Task, make_executor
     from mebench.training import resolve_device
 
     progress = progress or Progress()
@@ -259,30 +274,45 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     device = resolve_device(config.device)
     store = ResultStore(config.out)
     store.ensure_writable()
-    protocol = make_protocol(config.protocol)
-    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
-    cells = plan_cells(config, dataset, protocol)
-    trainings = config.selection.trainings()
-    run_id = store.begin_run("run", config.spec(), socket.gethostname(), versions(), now())
-    records = {c.key: plan_record(c, dataset, trainings[c.training], run_id) for c in cells}
-    store.plan(records.values())
-    store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
-    finished = set() if config.rerun else store.finished_keys()
-    todo = [c for c in cells if c.key not in finished]
-    summary = RunSummary(total=len(cells), skipped=len(cells) - len(todo))
-    # every method's input first, so a data problem surfaces before any training starts
-    inputs = {name: cell_inputs(dataset, plugins.methods.get(name).info.input)
-              for name in dict.fromkeys(c.method for c in todo)}
-    progress.start(len(cells), summary.skipped)
-    for spec in todo:
-        progress.cell_started(spec)
-        started = now()
-        outcome, error = execute_or_error(spec, inputs[spec.method], device)
-        store_outcome(store, dataset, spec, records[spec.key], outcome, error, started)
-        if outcome is not None:
-            summary.done += 1
-        else:
-            summary.failed.append((spec.describe(), (error or "?").split("\n", 1)[0]))
-        progress.cell_finished(spec, outcome is not None)
-    store.finish_run(run_id, now())
+    with store.lock("run"):
+        protocol = make_protocol(config.protocol)
+        dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
+        cells = plan_cells(config, dataset, protocol)
+        trainings = config.selection.trainings()
+        finished = set() if config.rerun else store.finished_keys()
+        todo = [c for c in cells if c.key not in finished]
+        executor = make_executor(config.executor, device, config.workers, config.cells_per_gpu, config.retries,
+                                 config.ray_address, n_tasks=len(todo))
+        run_id = store.begin_run("run", {**config.spec(), "execution": executor.describe()}, socket.gethostname(),
+                                 versions(), now())
+        records = {c.key: plan_record(c, dataset, trainings[c.training], run_id) for c in cells}
+        store.plan(records.values())
+        store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples),
+                          dataset.samples["sample"])
+        summary = RunSummary(total=len(cells), skipped=len(cells) - len(todo))
+        # every method's input first, once, so a data problem surfaces before any training starts
+        representation = {name: plugins.methods.get(name).info.input for name in dict.fromkeys(c.method for c in todo)}
+        inputs = {rep: cell_inputs(dataset, rep) for rep in dict.fromkeys(representation.values())}
+        tasks = [Task(spec, method_reference(spec.method), representation[spec.method]) for spec in todo]
+        started_at: dict[str, str] = {}
+
+        def started(spec: CellSpec) -> None:
+            started_at[spec.key] = now()
+            progress.cell_started(spec)
+
+        def done(spec: CellSpec, outcome: CellOutcome | None, error: str | None) -> None:
+            store_outcome(store, dataset, spec, records[spec.key], outcome, error, started_at.get(spec.key, now()))
+            if outcome is not None:
+                summary.done += 1
+            else:
+                summary.failed.append((spec.describe(), (error or "?").split("\n", 1)[0]))
+            progress.cell_finished(spec, outcome is not None)
+
+        progress.start(len(cells), summary.skipped)
+        try:
+            executor.run(tasks, inputs, started, done)
+        except (KeyboardInterrupt, Interrupted):
+            raise Interrupted(f"interrupted: {summary.done + summary.skipped} of {summary.total} cells are finished "
+                              f"and stored in {config.out}; run the same command again to compute the rest") from None
+        store.finish_run(run_id, now())
     return summary

@@ -17,9 +17,13 @@ that is not a results database of this schema.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import socket
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,7 @@ import pandas as pd
 from mebench.errors import DataError
 
 DB_NAME = "results.sqlite"
+LOCK_NAME = ".mebench.lock"
 SCHEMA_VERSION = 3
 
 SCHEMA = """
@@ -193,6 +198,30 @@ class ResultStore:
 
     def exists(self) -> bool:
         return self.path.is_file()
+
+    @contextlib.contextmanager
+    def lock(self, what: str):
+        """Hold the run folder for one `mebench run`/`evaluate`: a second one on the same folder is refused,
+        naming the process that holds it (an OS lock, released when that process ends, even if killed)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / LOCK_NAME
+        handle = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise DataError(f"the run folder {self.folder} is in use by {holder}; wait for it to finish (or stop "
+                                "it), or give this run another --out") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"mebench {what} (pid {os.getpid()} on {socket.gethostname()}, since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')})")
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # closing releases the lock
 
     def ensure_writable(self) -> None:
         """Create the folder and database if needed and prove that both can be written, before any

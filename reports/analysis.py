@@ -57,9 +57,15 @@ def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUMMARY_COLUMNS)
 
 
-def default_reference(preds: pd.DataFrame) -> str:
-    """The first method named: the variant of the earliest stored cell (runs store methods in --methods order)."""
-    return str(preds.loc[preds["cell_order"].idxmin(), "variant"])
+def default_reference(preds: pd.DataFrame, first_method: str | None = None) -> str:
+    """The first method of the run's `--methods` (its `final` variant where it has one); without a stored
+    specification, the variant of the earliest planned cell (a run plans its methods in --methods order)."""
+    part = preds[preds["method"] == first_method] if first_method is not None else preds.iloc[0:0]
+    if part.empty:
+        part = preds
+    final = part[part["epoch_selection"] == "final"]
+    part = final if len(final) else part
+    return str(part.loc[part["cell_order"].idxmin(), "variant"])
 
 
 @dataclass
@@ -93,7 +99,7 @@ def _comparable(frame: pd.DataFrame, reference: str, variant: str) -> str | None
 
 
 def compare(preds: pd.DataFrame, reference: str | None = None, *, n_resamples: int = 2000,
-            n_permutations: int = 10000, seed: int = 0, level: float = 0.95) -> Comparisons:
+            n_permutations: int = 10000, seed: int = 0, level: float = 0.95, first_method: str | None = None) -> Comparisons:
     """``statistics.compare_to_reference`` per protocol, on the variants that can be paired with it.
 
     The stats rows have ``seed == "all"`` for the tests over all seeds at once (Holm-adjusted p across
@@ -102,7 +108,7 @@ def compare(preds: pd.DataFrame, reference: str | None = None, *, n_resamples: i
     """
     variants = sorted(preds["variant"].unique())
     if reference is None:
-        reference = default_reference(preds)
+        reference = default_reference(preds, first_method)
     elif reference not in variants:
         raise UnknownNameError(f"--reference {reference!r} is not a method of this run; methods: {', '.join(variants)}")
     parts, notes = [], []

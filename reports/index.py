@@ -47,6 +47,7 @@ class IndexContext:
     leakage: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     completeness: pd.DataFrame | None = None  # reports.results.completeness of every cell
+    runs: pd.DataFrame | None = None  # the invocations that wrote the run folder, with their specifications
     incomplete: dict = field(default_factory=dict)  # (protocol, variant) -> what is missing
 
 
@@ -98,6 +99,49 @@ def _run_section(ctx: IndexContext) -> list[str]:
     elif ctx.completeness is not None:
         lines += ["Every planned fold of every method and seed has a result.", ""]
     return lines
+
+
+def command_line(command: str, spec: dict) -> str:
+    """The command that a stored run specification stands for."""
+    if command != "run":
+        parts = [f"mebench {command}", f"--method {spec.get('method')}", f"--weights {spec.get('weights')}",
+                 f"--protocol {spec.get('protocol')}", *[f"--data {d}" for d in spec.get("data", [])]]
+        parts += [f"--config {k}={v}" for k, v in spec.get("config", [])]
+        return " ".join(parts)
+    sel = spec.get("epoch_selection", {})
+    parts = ["mebench run", f"--methods {','.join(spec.get('methods', []))}", f"--protocol {spec.get('protocol')}",
+             *[f"--data {d}" for d in spec.get("data", [])], f"--preset {spec.get('preset')}",
+             f"--seeds {','.join(map(str, spec.get('seeds', [])))}", f"--epoch-selection {sel.get('name', 'final')}"]
+    if "validation" in str(sel.get("name", "")):
+        parts.append(f"--validation-subjects {sel.get('validation_subjects')}")
+        if sel.get("patience") is not None:
+            parts.append(f"--patience {sel.get('patience')}")
+    if sel.get("record_epochs"):
+        parts.append("--record-epochs")
+    if spec.get("pipeline"):
+        parts.append(f"--pipeline {spec['pipeline']}")
+    parts += [f"--param {k}={v}" for k, v in spec.get("params", [])]
+    if spec.get("precision", "fp32") != "fp32":
+        parts.append(f"--precision {spec['precision']}")
+    return " ".join(parts)
+
+
+def _spec_section(ctx: IndexContext) -> list[str]:
+    """Every invocation that wrote the folder: its command, where and how it ran, with which versions."""
+    import json
+
+    if ctx.runs is None or ctx.runs.empty:
+        return []
+    lines = ["## Run specification", "",
+             "Every `mebench run` / `evaluate` that wrote this folder, as stored in results.sqlite (`runs`):", ""]
+    for r in ctx.runs.itertuples():
+        spec, versions = json.loads(r.spec), json.loads(r.versions)
+        execution = spec.get("execution", {})
+        how = ", ".join(f"{k} {v}" for k, v in execution.items()) or f"device {spec.get('device', '?')}"
+        lines += [f"{r.id}. `{command_line(r.command, spec)}`",
+                  f"   on {r.host}, {r.started_at} to {r.finished_at or '(not finished)'}; {how}; "
+                  + ", ".join(f"{k} {v}" for k, v in versions.items())]
+    return lines + [""]
 
 
 def _stats_section(ctx: IndexContext) -> list[str]:
@@ -178,6 +222,7 @@ def render_index(ctx: IndexContext) -> str:
              "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection; "
              "§ published figures.", ""]
     lines += _run_section(ctx)
+    lines += _spec_section(ctx)
     lines += _stats_section(ctx)
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]

@@ -32,6 +32,17 @@ class RunResults:
     preds: pd.DataFrame
     cells: pd.DataFrame
     records: dict = field(default_factory=dict)  # cell key -> (test sample ids, EpochRecord)
+    runs: pd.DataFrame | None = None  # every invocation with its whole specification
+
+    def first_method(self) -> str | None:
+        """The first method of the first `mebench run` that stored its specification."""
+        if self.runs is None:
+            return None
+        for command, spec in zip(self.runs["command"], self.runs["spec"]):
+            methods = json.loads(spec).get("methods") if command == "run" else None
+            if methods:
+                return methods[0]
+        return None
 
 
 def load_run(run_dir: Path | str) -> RunResults:
@@ -52,7 +63,7 @@ def load_run(run_dir: Path | str) -> RunResults:
         frame["variant"] = [labels[k] for k in keys]
         frame["display_name"] = [shown[k] for k in keys]
     preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
-    return RunResults(preds, cells, records)
+    return RunResults(preds, cells, records, store.runs())
 
 
 def expand_selections(raw: pd.DataFrame, cells: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, set]:

@@ -82,7 +82,7 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
     results["complete"] = [complete[k] for k in results[["protocol", "method"]].itertuples(index=False, name=None)]
     protocols = list(dict.fromkeys(results["protocol"]))
     comparisons = analysis.compare(preds, reference, n_resamples=n_resamples, n_permutations=n_permutations,
-                                   seed=seed, level=level)
+                                   seed=seed, level=level, first_method=run.first_method())
     summary = analysis.summary_table(preds, n_resamples=n_resamples, seed=seed, level=level)
     summary["complete"] = [(p, m) not in incomplete for p, m in summary[["protocol", "method"]].itertuples(index=False)]
     significant = comparisons.significant(alpha)
@@ -138,7 +138,7 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
 
     cells = run.cells
     ctx = IndexContext(run_dir=run_dir, cells=cells[cells["status"] == "done"], preds=preds,
-                       completeness=completeness(cells), incomplete=incomplete,
+                       completeness=completeness(cells), incomplete=incomplete, runs=run.runs,
                        reference=comparisons.reference, files=list(files), comparisons=comparisons.stats,
                        comparison_notes=comparisons.notes, friedman=friedman, leakage=leakage, notes=notes,
                        options=dict(n_resamples=n_resamples, n_permutations=n_permutations, seed=seed, level=level,

@@ -99,3 +99,30 @@ class Spy(Method):
         p = np.full((len(X), self.num_classes), 0.1)
         p[:, self.epoch_ % self.num_classes] = 0.8
         return p / p.sum(axis=1, keepdims=True)
+
+
+class Sleeper(Method):
+    """Nearest-centroid with a pause in fit that announces its process: tests kill workers mid-cell."""
+
+    info = MethodInfo(name="sleeper", summary="announces its pid, sleeps, then fits (test plugin)", input="flow",
+                      citation="test", presets={"paper": {}, "quick": {}}, iterative=False)
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0, delay: float = 0.0, pid_dir: str = ""):
+        self.num_classes = num_classes
+        self.seed = seed
+        self.delay = delay
+        self.pid_dir = pid_dir
+
+    def fit(self, X, y):
+        import os
+        import uuid
+        from pathlib import Path
+
+        if self.pid_dir:
+            (Path(self.pid_dir) / f"{os.getpid()}-{uuid.uuid4().hex}").write_text(str(os.getpid()))
+        time.sleep(self.delay)
+        self.prior_ = np.bincount(y, minlength=self.num_classes) / len(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.tile(self.prior_, (len(X), 1))

@@ -75,7 +75,7 @@ def readme_block(name: str) -> str:
 
 
 def test_ci_runs_exactly_the_readme_commands_in_a_fresh_environment():
-    assert readme_block("install") == 'pip install "torch===2.13.0" "torchvision===0.28.0" -e ".[dev]"'
+    assert readme_block("install") == 'pip install "torch===2.13.0" "torchvision===0.28.0" -e ".[dev,ray]"'
     assert readme_block("main").startswith("mebench run --methods htnet,baseline --protocol composite")
     assert readme_block("test") == "python -m pytest"
     script = (REPO / ".ci" / "run").read_text()

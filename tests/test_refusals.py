@@ -79,7 +79,8 @@ def test_seeds_out_of_range_are_refused(tmp_path, tiny_data, spy, seeds):
 
 
 def test_repeated_seeds_train_once(tmp_path, tiny_data, spy):
-    result = invoke("run", "--methods", spy, "--data", tiny_data, "--seeds", "0,0,1,0", "--out", tmp_path)
+    result = invoke("run", "--methods", spy, "--data", tiny_data, "--seeds", "0,0,1,0", "--out", tmp_path,
+                    "--executor", "serial")  # the spy logs in this process
     assert result.exit_code == 0, result.output
     cells = ResultStore(tmp_path).cells()
     assert sorted(cells["seed"].unique()) == [0, 1] and len(cells) == 2 * 6  # 6 subjects

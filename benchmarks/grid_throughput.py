@@ -1,0 +1,80 @@
+"""Grid throughput of the executors: one small grid run serially, in a local process pool and on a
+local Ray instance, in one process; cells per minute and each ratio to serial.
+
+    python benchmarks/grid_throughput.py [--methods htnet,baseline] [--preset quick] [--workers 2]
+                                         [--splits 1x2,2x1] [--skip-ray]
+
+The grid is the README's quick demo (`--methods htnet,baseline --preset quick`, synthetic data,
+composite protocol, one seed). Each way runs into a fresh results folder with the feature cache
+warm (the first, untimed, serial pass of the features fills it), so only training is timed.
+`--splits WxT` adds local pools of W workers with T torch threads each, to find the best split of
+the cores. Run it on an otherwise idle machine: the ratios are only meaningful then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from mebench.executors import LocalExecutor, Placement
+from mebench.plugins import expand_method_selection
+from mebench.runner import RunConfig, run_grid
+
+
+def timed(config: RunConfig, executor=None) -> tuple[float, int]:
+    if executor is not None:  # a hand-made pool split, through the same driver
+        import mebench.executors as ex
+
+        original = ex.make_executor
+        ex.make_executor = lambda *a, **k: executor
+        try:
+            start = time.perf_counter()
+            summary = run_grid(config)
+        finally:
+            ex.make_executor = original
+    else:
+        start = time.perf_counter()
+        summary = run_grid(config)
+    assert not summary.failed, summary.failed
+    return time.perf_counter() - start, summary.done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="htnet,baseline")
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--protocol", default="composite")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--splits", default="", help="extra local pools, e.g. 1x2,2x1 (workers x threads)")
+    parser.add_argument("--skip-ray", action="store_true")
+    args = parser.parse_args()
+    methods = tuple(expand_method_selection(args.methods))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = dict(methods=methods, protocol=args.protocol, preset=args.preset, cache_dir=Path(tmp) / "cache")
+        run_grid(RunConfig(out=Path(tmp) / "warm", executor="serial",
+                           **{**base, "methods": ("majority",)}))  # fills the feature cache
+        ways = [("serial", RunConfig(out=Path(tmp) / "serial", executor="serial", **base), None),
+                (f"local --workers {args.workers}",
+                 RunConfig(out=Path(tmp) / "local", executor="local", workers=args.workers, **base), None)]
+        for split in [s for s in args.splits.split(",") if s]:
+            w, t = (int(x) for x in split.split("x"))
+            ways.append((f"local {w} workers x {t} threads", RunConfig(out=Path(tmp) / f"split-{split}", **base),
+                         LocalExecutor([Placement("cpu", t)] * w)))
+        if not args.skip_ray:
+            ways.append((f"ray ({args.workers} CPUs)",
+                         RunConfig(out=Path(tmp) / "ray", executor="ray", workers=args.workers, **base), None))
+        print(f"grid: {', '.join(methods)} | preset {args.preset} | protocol {args.protocol} | synthetic | "
+              f"{len(os.sched_getaffinity(0))} cores")
+        serial_rate = None
+        for name, config, executor in ways:
+            seconds, cells = timed(config, executor)
+            rate = 60 * cells / seconds
+            serial_rate = serial_rate or rate
+            print(f"{name:<28} {cells:4d} cells in {seconds:7.1f} s: {rate:6.1f} cells/min, x{rate / serial_rate:.2f} serial")
+
+
+if __name__ == "__main__":
+    main()
