@@ -24,6 +24,40 @@ from mebench.plugins import expand_method_selection
 from mebench.runner import RunConfig, run_grid
 
 
+def _torch_work(steps: int) -> float:
+    """A fixed CNN training workload on one torch thread; returns its wall time."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 3))
+    opt = torch.optim.Adam(net.parameters())
+    x, y = torch.randn(64, 3, 28, 28), torch.randint(0, 3, (64,))
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def torch_headroom(processes: int, steps: int = 60) -> float:
+    """How much more torch training `processes` single-threaded processes do at once than one alone: the
+    ceiling of process parallelism for this kind of work on this machine (SMT siblings share their FPUs)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        single = pool.apply(_torch_work, (steps,))
+    with ctx.Pool(processes) as pool:
+        start = time.perf_counter()
+        pool.map(_torch_work, [steps] * processes)
+        together = time.perf_counter() - start
+    return processes * single / together
+
+
 def timed(config: RunConfig, executor=None) -> tuple[float, int]:
     if executor is not None:  # a hand-made pool split, through the same driver
         import mebench.executors as ex
@@ -68,12 +102,15 @@ def main() -> None:
                          RunConfig(out=Path(tmp) / "ray", executor="ray", workers=args.workers, **base), None))
         print(f"grid: {', '.join(methods)} | preset {args.preset} | protocol {args.protocol} | synthetic | "
               f"{len(os.sched_getaffinity(0))} cores")
+        print(f"ceiling: {args.workers} single-threaded torch processes train x{torch_headroom(args.workers):.2f} as "
+              "much as one (the most any pool of them can gain here)", flush=True)
         serial_rate = None
         for name, config, executor in ways:
             seconds, cells = timed(config, executor)
             rate = 60 * cells / seconds
             serial_rate = serial_rate or rate
-            print(f"{name:<28} {cells:4d} cells in {seconds:7.1f} s: {rate:6.1f} cells/min, x{rate / serial_rate:.2f} serial")
+            print(f"{name:<28} {cells:4d} cells in {seconds:7.1f} s: {rate:6.1f} cells/min, x{rate / serial_rate:.2f} serial",
+                  flush=True)
 
 
 if __name__ == "__main__":

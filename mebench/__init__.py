@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from mebench.version import __version__
 
 _LAZY = {
+    "run": "mebench.api",
+    "evaluate": "mebench.api",
+    "report": "mebench.api",
     "Method": "mebench.method",
     "MethodInfo": "mebench.method",
     "TorchMethod": "mebench.training",
@@ -18,10 +21,15 @@ _LAZY = {
     "Dataset": "mebench.dataset",
     "load_published": "mebench.published",
     "register_method": "mebench.plugins",
-    "methods": "mebench.plugins",
-    "protocols": "mebench.plugins",
-    "datasets": "mebench.plugins",
+    "register_protocol": "mebench.plugins",
+    "register_dataset": "mebench.plugins",
+    "method_checks": "mebench.checks",
+    "protocol_checks": "mebench.checks",
+    "dataset_checks": "mebench.checks",
     "check_method": "mebench.checks",
+    "check_protocol": "mebench.checks",
+    "check_dataset": "mebench.checks",
+    "RunSummary": "mebench.runner",
     "RunConfig": "mebench.runner",
     "run_grid": "mebench.runner",
     "load_dataset": "mebench.runner",
@@ -31,15 +39,21 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mebench.checks import check_method
+    from mebench.api import evaluate, report, run
+    from mebench.checks import (check_dataset, check_method, check_protocol, dataset_checks, method_checks,
+                                protocol_checks)
     from mebench.dataset import Dataset
     from mebench.errors import MebenchError
     from mebench.method import Method, MethodInfo
-    from mebench.plugins import datasets, methods, protocols, register_method
+    from mebench.plugins import register_dataset, register_method, register_protocol
     from mebench.protocol import Fold, Protocol
     from mebench.published import load_published
-    from mebench.runner import RunConfig, load_dataset, run_grid
+    from mebench.runner import RunConfig, RunSummary, load_dataset, run_grid
     from mebench.training import TorchMethod
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | {"__version__"})
 
 
 def __getattr__(name: str) -> Any:

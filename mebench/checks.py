@@ -1,22 +1,25 @@
-"""Conformance checks for method plugins, in the spirit of scikit-learn's `check_estimator`.
+"""Conformance checks for plugins of every kind, in the spirit of scikit-learn's `check_estimator`.
 
 Plugin authors run them in their own test suite:
 
-    from mebench.checks import method_checks
+    from mebench.checks import method_checks, protocol_checks, dataset_checks
     @pytest.mark.parametrize("check", method_checks(MyMethod), ids=lambda c: c.__name__)
     def test_my_method(check):
         check()
 
-or all at once with `check_method(MyMethod)`.
+`protocol_checks(MyProtocol)` and `dataset_checks(my_loader, path)` work the same way; each
+returns a list of checks bound to the plugin, named after what they check. `check_method`,
+`check_protocol` and `check_dataset` run them all and raise on the first failure.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from mebench.method import PAPER_PRESET, QUICK_PRESET, REPRESENTATIONS, Method, MethodInfo
 
@@ -113,18 +116,181 @@ CHECKS = (check_info, check_constructor_only_stores, check_fit_predict, check_ab
           check_epoch_callback)
 
 
-def method_checks(cls: type[Method]) -> Iterator[Callable[[], None]]:
-    """Each check bound to `cls`, named after the check (for pytest parametrisation)."""
-    for check in CHECKS:
-        bound = functools.partial(check, cls)
+def _bind(checks, *args) -> list[Callable[[], None]]:
+    """Each check bound to the plugin, named after the check (a list: pytest parametrisation wants one)."""
+    out = []
+    for check in checks:
+        bound = functools.partial(check, *args)
         functools.update_wrapper(bound, check)
-        yield bound
+        out.append(bound)
+    return out
 
 
-def check_method(cls: type[Method]) -> None:
-    """Run every check; the first failure raises AssertionError naming the check."""
-    for check in method_checks(cls):
+def _run_all(checks, what: str) -> None:
+    for check in checks:
         try:
             check()
         except AssertionError as exc:
-            raise AssertionError(f"{cls.__name__} fails {check.__name__}: {exc}") from exc
+            raise AssertionError(f"{what} fails {check.__name__}: {exc}") from exc
+
+
+def method_checks(cls: type[Method]) -> list[Callable[[], None]]:
+    """The method checks bound to `cls`."""
+    return _bind(CHECKS, cls)
+
+
+def check_method(cls: type[Method]) -> None:
+    """Run every method check; the first failure raises AssertionError naming the check."""
+    _run_all(method_checks(cls), cls.__name__)
+
+
+# -- protocols -----------------------------------------------------------------------------------------
+def protocol_samples(cls: type) -> pd.DataFrame:
+    """A sample table in the schema protocols fold: the protocol's sources (`sources`, if it declares them,
+    else smic, casme2, samm), 3 subjects each, 4 clips per subject, subject ids shared across sources."""
+    from mebench.dataset import make_sample_table
+
+    sources = list(getattr(cls, "sources", None) or ("smic", "casme2", "samm"))
+    rows = [dict(dataset=src, subject=f"s{k}", clip=f"c{c}", label=("a", "b", "c")[(k + c) % 3])
+            for src in sources for k in range(3) for c in range(4)]
+    return make_sample_table(pd.DataFrame(rows), ("a", "b", "c"))
+
+
+def check_protocol_contract(cls: type) -> None:
+    from mebench.protocol import Protocol, validate_protocol_class
+
+    assert isinstance(cls, type) and issubclass(cls, Protocol), "a protocol subclasses mebench.Protocol"
+    for attr in ("name", "summary"):
+        assert isinstance(getattr(cls, attr, None), str) and getattr(cls, attr), f"a protocol declares `{attr}`"
+    validate_protocol_class(cls.name, cls)
+    protocol = cls()
+    assert protocol.label() == cls.name, "with its default options a protocol's label is its name"
+
+
+def check_every_sample_tested_once(cls: type, samples: pd.DataFrame | None = None) -> None:
+    samples = protocol_samples(cls) if samples is None else samples
+    folds = cls().folds(samples)
+    assert folds, "a protocol gives at least one fold"
+    tested = [s for f in folds for s in f.test]
+    known = set(samples["sample"])
+    assert set(tested) <= known and all(set(f.train) <= known for f in folds), "folds name samples of the table only"
+    if getattr(cls, "tests_each_sample_once", True):
+        counts = pd.Series(tested).value_counts()
+        assert set(tested) == known and (counts == 1).all(), \
+            f"every sample is tested exactly once (tested twice: {list(counts[counts > 1].index[:3])}, never: " \
+            f"{sorted(known - set(tested))[:3]})"
+
+
+def check_no_subject_on_both_sides(cls: type, samples: pd.DataFrame | None = None) -> None:
+    samples = protocol_samples(cls) if samples is None else samples
+    subject = dict(zip(samples["sample"], samples["subject_key"]))
+    for fold in cls().folds(samples):
+        both = {subject[s] for s in fold.train} & {subject[s] for s in fold.test}
+        assert not both, f"fold {fold.id}: subjects {sorted(both)[:3]} are on both sides"
+        assert not set(fold.train) & set(fold.test), f"fold {fold.id}: samples on both sides"
+
+
+def check_stable_fold_ids(cls: type, samples: pd.DataFrame | None = None) -> None:
+    samples = protocol_samples(cls) if samples is None else samples
+    first = {f.id: set(f.test) for f in cls().folds(samples)}
+    shuffled = samples.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    again = {f.id: set(f.test) for f in cls().folds(shuffled)}
+    assert len(first) == len(cls().folds(samples)), "fold ids are unique"
+    assert first == again, "the same data in another row order gives the same fold ids and test sets (ids key results)"
+
+
+def check_groups_cover_the_data(cls: type, samples: pd.DataFrame | None = None) -> None:
+    samples = protocol_samples(cls) if samples is None else samples
+    groups = cls().groups(samples)
+    assert groups and "Full" in groups, "reporting groups include Full"
+    for name, mask in groups.items():
+        assert isinstance(mask, pd.Series) and mask.dtype == bool and mask.index.equals(samples.index), \
+            f"group {name!r}: a boolean Series over the samples' index"
+    assert groups["Full"].all(), "Full holds every sample"
+    others = [m for n, m in groups.items() if n != "Full"]
+    if others:
+        covered = np.logical_or.reduce([m.to_numpy() for m in others])
+        assert covered.all(), "the groups besides Full cover every sample"
+
+
+PROTOCOL_CHECKS = (check_protocol_contract, check_every_sample_tested_once, check_no_subject_on_both_sides,
+                   check_stable_fold_ids, check_groups_cover_the_data)
+
+
+def protocol_checks(cls: type, samples: pd.DataFrame | None = None) -> list[Callable[[], None]]:
+    """The protocol checks bound to `cls` (and to a sample table of your own, if given)."""
+    return [_bind([check_protocol_contract], cls)[0]] + _bind(PROTOCOL_CHECKS[1:], cls, samples)
+
+
+def check_protocol(cls: type, samples: pd.DataFrame | None = None) -> None:
+    _run_all(protocol_checks(cls, samples), cls.__name__)
+
+
+# -- datasets ------------------------------------------------------------------------------------------
+def _load(loader: Callable, path: str | None):
+    """The loader's dataset with its primitives computed (in the loader's own feature cache)."""
+    from mebench.dataset import Dataset
+
+    dataset = loader(path)
+    assert isinstance(dataset, Dataset), f"a dataset loader returns a mebench.Dataset, not {type(dataset).__name__}"
+    dataset.primitive("flow-image")
+    for kind in ("landmarks:htnet", "landmarks:dlib"):
+        try:
+            dataset.primitive(kind)
+        except Exception:  # noqa: BLE001 - a dataset may lack landmarks: checked below
+            pass
+    return dataset
+
+
+def check_sample_table(loader: Callable, path: str | None = None) -> None:
+    from mebench.dataset import SAMPLE_COLUMNS
+
+    ds = _load(loader, path)
+    table = ds.samples
+    assert len(table) > 0, "a dataset has samples"
+    missing = set(SAMPLE_COLUMNS) - set(table.columns)
+    assert not missing, f"the sample table lacks {sorted(missing)}"
+    assert table["sample"].is_unique, "sample ids are unique"
+    assert (table["subject_key"] == table["dataset"] + "/" + table["subject"]).all(), \
+        "subject_key is dataset/subject (a subject is keyed by its dataset)"
+    assert set(table["label"]) <= set(ds.class_names), "every label is one of class_names"
+    assert (table["label_index"] == table["label"].map({c: i for i, c in enumerate(ds.class_names)})).all(), \
+        "label_index is the label's position in class_names"
+
+
+def check_flow_image(loader: Callable, path: str | None = None) -> None:
+    from mebench.representations import FLOW_CHANNELS
+
+    ds = _load(loader, path)
+    image = ds.primitive("flow-image")
+    assert image.shape == (len(ds), 3, 28, 28) and image.dtype == np.float32, \
+        f"flow-image is float32 (N, 3, 28, 28), got {image.dtype} {image.shape}"
+    assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 255, "flow-image values lie in 0..255"
+    assert ds.flow_channels in FLOW_CHANNELS, f"flow_channels is one of {list(FLOW_CHANNELS)}"
+
+
+def check_landmarks(loader: Callable, path: str | None = None) -> None:
+    ds = _load(loader, path)
+    for kind in ("landmarks:htnet", "landmarks:dlib"):
+        if kind not in ds._primitives:
+            continue  # not supplied: methods cut around it are refused at run time, by name
+        points = ds.primitive(kind)
+        assert points.shape == (len(ds), 5, 2) and np.isfinite(points).all(), f"{kind} is finite (N, 5, 2)"
+
+
+def check_stable_fingerprint(loader: Callable, path: str | None = None) -> None:
+    a, b = _load(loader, path), _load(loader, path)
+    assert a.fingerprint and a.fingerprint == b.fingerprint, "loading the same data twice gives the same fingerprint"
+    assert a.samples["sample"].tolist() == b.samples["sample"].tolist(), "and the same samples in the same order"
+
+
+DATASET_CHECKS = (check_sample_table, check_flow_image, check_landmarks, check_stable_fingerprint)
+
+
+def dataset_checks(loader: Callable, path: str | None = None) -> list[Callable[[], None]]:
+    """The dataset checks bound to a loader (`loader(path, *, cache_dir)`) and the path to load."""
+    return _bind(DATASET_CHECKS, loader, path)
+
+
+def check_dataset(loader: Callable, path: str | None = None) -> None:
+    _run_all(dataset_checks(loader, path), getattr(loader, "__name__", "dataset"))

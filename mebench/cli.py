@@ -1,12 +1,15 @@
-"""The `mebench` command line: thin commands over the Python API.
+"""The `mebench` command line: thin commands over the Python API (mebench.api).
 
-Every MebenchError becomes one line on stderr and exit code 2 (the traceback only with --debug);
-failed cells make `run` exit with code 1 after the whole grid has run.
+Every error is one `error:` line on stderr with exit code 2 (the traceback only with --debug),
+usage errors included; failed cells make `run` exit with code 1 after the whole grid has run; a run
+stopped with Ctrl-C exits with 130 after saying how to resume. Listings are plain text that is
+never cut to the terminal's width (or JSON with --json).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import warnings
@@ -14,16 +17,43 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from typer.core import TyperGroup
 
 from mebench.errors import ConfigError, MebenchError
 
-app = typer.Typer(help="Benchmark micro-expression recognition methods under honest, tested protocols.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-methods_app = typer.Typer(help="Method plugins.", no_args_is_help=True)
-protocols_app = typer.Typer(help="Protocol plugins.", no_args_is_help=True)
-datasets_app = typer.Typer(help="Dataset plugins.", no_args_is_help=True)
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a missing option, an unknown command) as one `error:` line and exit code 2, in the
+    style of every other error, instead of a boxed panel."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            result = super().main(args=args, prog_name=prog_name or "mebench", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0  # non-standalone click returns an Exit's code
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("stopped: interrupted", err=True)
+            code = 130
+        except Exception as exc:  # click's usage errors (typer carries its own click: matched by their shape)
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `mebench` or `mebench methods` alone: the help
+                typer.echo(exc.ctx.get_help() if getattr(exc, "ctx", None) else exc.format_message())
+                code = 0
+            else:
+                typer.echo(f"error: {exc.format_message()}", err=True)
+                code = 2
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(cls=OneLineErrors, help="Benchmark micro-expression recognition methods under honest, tested "
+                  "protocols.", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)
+methods_app = typer.Typer(help="Method plugins.", no_args_is_help=True, rich_markup_mode=None)
+protocols_app = typer.Typer(help="Protocol plugins.", no_args_is_help=True, rich_markup_mode=None)
+datasets_app = typer.Typer(help="Dataset plugins.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(methods_app, name="methods")
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(datasets_app, name="datasets")
@@ -32,9 +62,10 @@ PIPELINE_HELP = ("Raw datasets' preprocessing: a preset (htnet-casme3: HTNet's C
                  "NAME=VALUE,... e.g. flow=farneback,apex=max-flow,face_size=160,tvl1.tau=0.2; options: face "
                  "(dlib|mtcnn), face_size, margin, align, flow (tvl1|farneback), tvl1.*, farneback.*, apex "
                  "(midpoint|max-flow), apex_candidates, size, channels (strain-v-u|u-v-magnitude).")
-
-out = Console()
-err = Console(stderr=True)
+DATA_HELP = ("KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet; repeat to combine datasets "
+             "(--data smic:/d/SMIC --data casme2:/d/CASME2 --data samm:/d/SAMM). Default: synthetic.")
+CACHE_HELP = "Feature cache folder (default: $MEBENCH_CACHE, else ~/.cache/mebench)."
+JSON_HELP = "Print JSON instead of text (for scripts)."
 _state = {"debug": False}  # set per invocation by the app callback
 
 
@@ -57,8 +88,20 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _version(value: bool) -> None:
+    if value:
+        from mebench.version import __version__
+
+        typer.echo(f"mebench {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print mebench's version and exit.")] = False,
+) -> None:
     _state["debug"] = debug or bool(os.environ.get("MEBENCH_DEBUG"))
     warnings.showwarning = _show_warning
 
@@ -68,9 +111,28 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     typer.echo(f"warning: {message}", err=True)
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
+def say(text: str = "") -> None:
+    typer.echo(text)
+
+
+def note(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def text_table(headers: list[str], rows: list[list[Any]], right: set[int] | None = None) -> str:
+    """Columns aligned with spaces, nothing cut: lines are as long as their content needs."""
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    right = right or set()
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def parse_seeds(text: str) -> list[int]:
     try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
     if not seeds:
@@ -85,32 +147,33 @@ def parse_count(text: str, option: str) -> int:
         raise ConfigError(f"{option} {text!r}: a whole number, or auto") from None
 
 
-def parse_params(items: list[str], option: str = "--param") -> tuple[tuple[str, str], ...]:
-    """NAME=VALUE pairs; the values stay text, read later by each parameter's declared type."""
-    parsed = []
+def parse_params(items: list[str], option: str = "--param") -> dict[str, str]:
+    """NAME=VALUE (or METHOD.NAME=VALUE) pairs; the values stay text, read later by each parameter's type."""
+    parsed = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{option} {item!r}: expected NAME=VALUE, e.g. epochs=20")
-        parsed.append((key.strip(), raw.strip()))
-    return tuple(parsed)
+            raise ConfigError(f"{option} {item!r}: expected NAME=VALUE, e.g. epochs=20 or ststnet.epochs=20")
+        parsed[key.strip()] = raw.strip()
+    return parsed
 
 
-class RichProgress:
-    """One bar for all workers: cells done, cells running (and the last one started), time left."""
+class Bar:
+    """One progress bar for all workers: cells done, cells running (and the last one started), time left."""
 
     def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
+                            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
         self.task = None
         self.running: set[str] = set()
         self.last = ""
 
     def start(self, total: int, skipped: int) -> None:
         if skipped:
-            err.print(f"resuming: {skipped} of {total} cells already finished")
+            note(f"resuming: {skipped} of {total} cells already finished")
         self.bar.start()
         self.task = self.bar.add_task("starting", total=total - skipped)
 
@@ -125,12 +188,23 @@ class RichProgress:
     def cell_finished(self, cell, ok: bool) -> None:
         self.running.discard(cell.key)
         if not ok:
-            self.bar.console.print(f"[red]failed[/red]: {cell.describe()}")
+            self.bar.console.print(f"failed: {cell.describe()}", markup=False, highlight=False)
         self.bar.update(self.task, advance=1, description=self._describe())
 
     def stop(self) -> None:
         if self.task is not None:
             self.bar.stop()
+
+
+def _finish(summary, what: str, out_dir: Path) -> None:
+    for text in summary.notes:
+        note(f"note: {text}")
+    if summary.failed:
+        for cell, error in summary.failed:
+            note(f"failed: {cell}: {error}")
+        note(f"error: {len(summary.failed)} of {summary.total} {what} failed (errors stored in {out_dir}); "
+             "rerun the same command to retry them")
+        raise typer.Exit(1)
 
 
 @app.command(epilog="Example: mebench run --methods htnet,baseline --protocol composite --preset quick")
@@ -140,9 +214,7 @@ def run(
     protocol: Annotated[str, typer.Option(
         help="Protocol, with options as NAME:OPTION=VALUE,... e.g. composite, cross-dataset, loso:classes=casme2-5 "
              "(see `mebench protocols list` and `mebench protocols show NAME`).")] = "composite",
-    data: Annotated[Optional[list[str]], typer.Option(
-        help="KIND or KIND:PATH, e.g. synthetic, htnet-release:/data/htnet; repeat to combine datasets "
-             "(--data smic:/d/SMIC --data casme2:/d/CASME2 --data samm:/d/SAMM). Default: synthetic.")] = None,
+    data: Annotated[Optional[list[str]], typer.Option(help=DATA_HELP)] = None,
     preset: Annotated[str, typer.Option(help="Method preset: paper (published settings) or quick.")] = "paper",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     epoch_selection: Annotated[str, typer.Option(
@@ -151,9 +223,15 @@ def run(
              "list reads several from one training, e.g. final,oracle (validation trains on its own).")] = "final",
     record_epochs: Annotated[bool, typer.Option(
         "--record-epochs", help="Keep every epoch's test predictions (learning curves; selections derived later).")] = False,
-    validation_subjects: Annotated[int, typer.Option(help="Training subjects held out per fold by --epoch-selection validation.")] = 4,
-    patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs for --epoch-selection validation.")] = None,
-    precision: Annotated[str, typer.Option(help="fp32 (default), bf16 or fp16 (autocast); part of every result's identity.")] = "fp32",
+    validation_subjects: Annotated[int, typer.Option(
+        help="Training subjects held out per fold by --epoch-selection validation.")] = 4,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Early stopping patience in epochs for --epoch-selection validation.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        help="NAME=VALUE for every method that has NAME (the others are named in a note), or METHOD.NAME=VALUE "
+             "for one method, e.g. ststnet.epochs=10; repeatable.")] = None,
+    precision: Annotated[str, typer.Option(
+        help="fp32 (default), bf16 or fp16 (autocast); part of every result's identity.")] = "fp32",
     device: Annotated[str, typer.Option(help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda, cuda:N or mps; "
                                              "where cells run, not part of their identity.")] = "auto",
     executor: Annotated[str, typer.Option(
@@ -163,47 +241,40 @@ def run(
         help="Worker processes (local) or cells in flight (ray); auto: one per GPU times --cells-per-gpu, else one "
              "per core, the cores split between them.")] = "auto",
     cells_per_gpu: Annotated[int, typer.Option(help="Cells run at once on one GPU (small models leave it idle).")] = 1,
-    retries: Annotated[int, typer.Option(help="Tries again a cell whose worker died (killed, out of memory, node lost).")] = 1,
-    ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (e.g. HEAD:6379) with --executor ray.")] = None,
-    param: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE override for every method that has NAME; repeatable.")] = None,
+    retries: Annotated[int, typer.Option(
+        help="Tries again a cell whose worker died (killed, out of memory, node lost).")] = 1,
+    ray_address: Annotated[Optional[str], typer.Option(
+        help="Join this Ray cluster (e.g. HEAD:6379) with --executor ray.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
     rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
     pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
 ) -> None:
     """Run every method on every fold and seed of a protocol; finished cells are skipped, so an
     interrupted run resumes where it stopped."""
+    from mebench import api
     from mebench.plugins import expand_method_selection
-    from mebench.runner import RunConfig, run_grid
-    from mebench.selection import EpochSelection
 
     data = data or ["synthetic"]
-    config = RunConfig(methods=tuple(expand_method_selection(methods)), protocol=protocol, out=out_dir,
-                       data=data[0] if len(data) == 1 else tuple(data),
-                       preset=preset, seeds=parse_seeds(seeds),
-                       selection=EpochSelection(epoch_selection, validation_subjects, patience, record_epochs),
-                       params=parse_params(param or []), rerun=rerun, cache_dir=cache_dir, pipeline=pipeline,
-                       precision=precision, device=device, executor=executor,
-                       workers=workers if workers == "auto" else parse_count(workers, "--workers"),
-                       cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address)
-    err.print(f"methods: {', '.join(config.methods)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
-              f"seeds: {','.join(map(str, config.seeds))} | epoch selection: {epoch_selection}"
-              + (f" | pipeline: {pipeline}" if pipeline else ""), markup=False, highlight=False)
-    if "oracle" in config.selection.names:
-        err.print("[yellow]warning[/yellow]: oracle epoch selection picks epochs on the test subject; results are marked leaky")
-    progress = RichProgress()
+    chosen = expand_method_selection(methods)
+    note(f"methods: {', '.join(chosen)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
+         f"seeds: {seeds} | epoch selection: {epoch_selection}" + (f" | pipeline: {pipeline}" if pipeline else ""))
+    if "oracle" in epoch_selection.split(","):
+        note("warning: oracle epoch selection picks epochs on the test subject; results are marked leaky")
+    bar = Bar()
     try:
-        summary = run_grid(config, progress)
+        summary = api.run(chosen, protocol=protocol, data=data, preset=preset, seeds=parse_seeds(seeds),
+                          epoch_selection=epoch_selection.split(","), validation_subjects=validation_subjects,
+                          patience=patience, record_epochs=record_epochs, params=parse_params(param or []),
+                          out=out_dir, rerun=rerun, cache_dir=cache_dir, pipeline=pipeline, precision=precision,
+                          device=device, executor=executor,
+                          workers=workers if workers == "auto" else parse_count(workers, "--workers"),
+                          cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address, progress=bar)
     finally:
-        progress.stop()
-    err.print(f"{summary.done} cells run, {summary.skipped} already finished, {len(summary.failed)} failed; "
-              f"results in {out_dir}")
-    if summary.failed:
-        for what, error in summary.failed:
-            typer.echo(f"failed: {what}: {error}", err=True)
-        typer.echo(f"error: {len(summary.failed)} of {summary.total} cells failed (errors stored in {out_dir}); "
-                   "rerun the same command to retry them", err=True)
-        raise typer.Exit(1)
+        bar.stop()
+    note(f"{summary.done} cells run, {summary.skipped} already finished, {len(summary.failed)} failed; "
+         f"results in {out_dir}")
+    _finish(summary, "cells", out_dir)
 
 
 @app.command(epilog="Example: mebench evaluate --method ststnet --weights STSTNet_Weights "
@@ -213,44 +284,40 @@ def evaluate(
     method: Annotated[str, typer.Option(help="Method whose network the checkpoints hold.")],
     weights: Annotated[Path, typer.Option(help="Folder of per-fold state dicts named <subject>.pth.")],
     protocol: Annotated[str, typer.Option(help="Protocol (with its options) whose folds the checkpoints belong to.")] = "composite",
-    data: Annotated[Optional[list[str]], typer.Option(
-        help="KIND or KIND:PATH, e.g. htnet-release:/data/htnet; repeat to combine datasets. Default: synthetic.")] = None,
-    config: Annotated[Optional[list[str]], typer.Option(help="NAME=VALUE published constructor argument, e.g. block_repeats=[2,2,8]; repeatable.")] = None,
+    data: Annotated[Optional[list[str]], typer.Option(help=DATA_HELP)] = None,
+    config: Annotated[Optional[list[str]], typer.Option(
+        help="NAME=VALUE published constructor argument, e.g. block_repeats=[2,2,8]; repeatable.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
     pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
 ) -> None:
     """Evaluate released per-fold checkpoints without training; results are stored like a run's,
     marked as evaluated checkpoints."""
-    from mebench.evaluate import EvaluateConfig, evaluate_checkpoints
+    from mebench import api
 
-    data = data or ["synthetic"]
-    cfg = EvaluateConfig(method=method, weights=weights, protocol=protocol, out=out_dir,
-                         data=data[0] if len(data) == 1 else tuple(data),
-                         config=parse_params(config or [], "--config"), cache_dir=cache_dir, pipeline=pipeline,
-                         device=device)
-    progress = RichProgress()
+    bar = Bar()
     try:
-        summary = evaluate_checkpoints(cfg, progress)
+        summary = api.evaluate(method, weights, protocol=protocol, data=data or ["synthetic"],
+                               config=parse_params(config or [], "--config"), out=out_dir, cache_dir=cache_dir,
+                               pipeline=pipeline, device=device, progress=bar)
     finally:
-        progress.stop()
-    err.print(f"{summary.done} folds evaluated, {len(summary.failed)} failed; results in {out_dir}")
-    if summary.failed:
-        for what, error in summary.failed:
-            typer.echo(f"failed: {what}: {error}", err=True)
-        typer.echo(f"error: {len(summary.failed)} of {summary.total} checkpoints could not be evaluated", err=True)
-        raise typer.Exit(1)
+        bar.stop()
+    note(f"{summary.done} folds evaluated, {len(summary.failed)} failed; results in {out_dir}")
+    _finish(summary, "checkpoints", out_dir)
 
 
 @app.command(epilog="Example: mebench report mebench-results --reference htnet --published")
 @handles_errors
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder written by `mebench run --out`.")] = Path("mebench-results"),
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to write the files (default: RUN_DIR).")] = None,
+    run_dirs: Annotated[Optional[list[Path]], typer.Argument(
+        help="Run folders written by `mebench run --out` (default: mebench-results); several are reported together "
+             "into --out.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out", help="Where to write the files (default: the run folder; required for several).")] = None,
     reference: Annotated[Optional[str], typer.Option(
-        help="Method every other one is tested against, as labelled in the tables, e.g. 'htnet' or "
-             "'htnet (oracle)' (default: the first method named in the run).")] = None,
+        help="Method every other one is tested against, as labelled in the CSVs, e.g. 'htnet' or "
+             "'htnet (oracle)' (default: the first method of the run's --methods).")] = None,
     published: Annotated[bool, typer.Option(
         help="Add the published MEGC2019 composite figures (HTNet paper table, shipped with mebench) as marked rows.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of subjects for the confidence intervals.")] = 2000,
@@ -258,137 +325,188 @@ def report(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the permutation test.")] = 0,
     figures: Annotated[bool, typer.Option(help="Draw the figures (PDF and PNG).")] = True,
     digits: Annotated[int, typer.Option(help="Digits after the point in the tables (the field often prints 2).")] = 4,
-    percent: Annotated[bool, typer.Option("--percent", help="Print scores as percentages (e.g. --percent --digits 1).")] = False,
+    percent: Annotated[bool, typer.Option(
+        "--percent", help="Print scores as percentages (e.g. --percent --digits 1).")] = False,
 ) -> None:
-    """Write the results section of a paper into the run folder: tables (LaTeX, Markdown, CSV),
-    statistical tests against a reference method, figures and report.md; print the table."""
-    from reports.tables import terminal_table
-    from reports.writer import write_report
+    """Write the results section of a paper: tables (LaTeX, Markdown, CSV), statistical tests against a
+    reference method, figures and report.md; print the table."""
+    from mebench import api
+    from mebench.reports.tables import terminal_table
 
-    if resamples < 1 or permutations < 1:
-        raise ConfigError("--resamples and --permutations must be positive")
-    rep = write_report(run_dir, out_dir, reference=reference, published=published, n_resamples=resamples,
-                       n_permutations=permutations, seed=seed, figures=figures, digits=digits, percent=percent)
+    dirs = run_dirs or [Path("mebench-results")]
+    rep = api.report(dirs if len(dirs) > 1 else dirs[0], out=out_dir, reference=reference, published=published,
+                     resamples=resamples, permutations=permutations, seed=seed, figures=figures, digits=digits,
+                     percent=percent)
     for protocol in rep.protocols:
-        out.print(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt))
-    out.print(f"reference method: {rep.reference}")
-    for note in rep.notes:
-        out.print(f"note: {note}", markup=False, highlight=False)
+        say(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt))
+        say()
+    say(f"reference method: {rep.reference}")
+    for text in rep.notes:
+        say(f"note: {text}")
     for path in rep.files:
-        out.print(f"wrote {path}", markup=False, highlight=False)
+        say(f"wrote {path}")
+
+
+# -- plugins ---------------------------------------------------------------------------------------------
+def _json(value: Any) -> None:
+    say(json.dumps(value, indent=2, default=str))
+
+
+def method_record(cls) -> dict[str, Any]:
+    from mebench.representations import REPRESENTATIONS
+
+    info = cls.info
+    specs = cls.param_specs()
+    return {"name": info.name, "display_name": info.display_name, "summary": info.summary, "citation": info.citation,
+            "code": info.code_url, "tags": list(info.tags), "iterative": info.iterative, "input": info.input,
+            "input_definition": REPRESENTATIONS[info.input].explain(), "presets": {k: dict(v) for k, v in info.presets.items()},
+            "parameters": [{"name": n, "default": s.default, "expected": s.expected(),
+                            "presets": {p: v[n] for p, v in info.presets.items() if n in v}} for n, s in specs.items()]}
 
 
 @methods_app.command("list", epilog="Example: mebench methods list")
 @handles_errors
-def methods_list() -> None:
+def methods_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Names, tags, input representation and presets of every method; broken plugins are reported."""
     from mebench import plugins
 
     loaded, broken = plugins.methods.load_all()
-    table = Table(title="methods")
-    for col in ("name", "tags", "input", "presets", "summary"):
-        table.add_column(col)
-    for name, cls in loaded.items():
-        info = cls.info
-        table.add_row(name, ", ".join(info.tags), info.input, ", ".join(info.presets), info.summary)
-    for name, error in broken.items():
-        table.add_row(name, "", "", "", f"[red]BROKEN[/red]: {error}")
-    out.print(table)
+    if as_json:
+        _json([{**method_record(cls), "broken": None} for cls in loaded.values()]
+              + [{"name": n, "broken": e} for n, e in broken.items()])
+        return
+    rows = [[n, c.info.display_name, ", ".join(c.info.tags), c.info.input, ", ".join(c.info.presets), c.info.summary]
+            for n, c in loaded.items()] + [[n, "", "", "", "", f"BROKEN: {e}"] for n, e in broken.items()]
+    say(text_table(["name", "display name", "tags", "input", "presets", "summary"], rows))
 
 
 @methods_app.command("show", epilog="Example: mebench methods show htnet")
 @handles_errors
-def methods_show(name: Annotated[str, typer.Argument(help="Method name, e.g. htnet or timm:resnet18.")]) -> None:
-    """Citation, code, input, tags, presets and every parameter with its default."""
+def methods_show(name: Annotated[str, typer.Argument(help="Method name, e.g. htnet or timm:resnet18.")],
+                 as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """Citation, code, input (with its definition), tags, presets and every parameter with its default and type."""
     from mebench import plugins
-    from mebench.representations import REPRESENTATIONS
 
-    cls = plugins.methods.get(name)
-    info = cls.info
-    out.print(f"[bold]{info.name}[/bold]: {info.summary}")
-    for line in (f"citation: {info.citation}", f"code: {info.code_url or '-'}", f"tags: {', '.join(info.tags) or '-'}",
-                 f"input: {info.input}: {REPRESENTATIONS[info.input].explain()}"):
-        out.print(line, markup=False, highlight=False)
-    table = Table(title="parameters")
-    table.add_column("parameter")
-    table.add_column("default")
-    for preset in info.presets:
-        table.add_column(f"preset {preset}")
-    for param, default in cls.param_defaults().items():
-        table.add_row(param, repr(default), *[repr(p[param]) if param in p else "" for p in info.presets.values()])
-    out.print(table)
+    record = method_record(plugins.methods.get(name))
+    if as_json:
+        _json(record)
+        return
+    say(f"{record['name']} ({record['display_name']}): {record['summary']}")
+    for key in ("citation", "code", "tags", "iterative", "input", "input_definition"):
+        value = ", ".join(record[key]) if isinstance(record[key], list) else record[key]
+        say(f"{key}: {value if value not in ('', None) else '-'}")
+    presets = list(record["presets"])
+    rows = [[p["name"], repr(p["default"]), *[repr(p["presets"][k]) if k in p["presets"] else "" for k in presets],
+             p["expected"]] for p in record["parameters"]]
+    say()
+    say(text_table(["parameter", "default", *[f"preset {k}" for k in presets], "expected"], rows))
+
+
+def protocol_record(protocol) -> dict[str, Any]:
+    cls = type(protocol)
+    counts = protocol.counts()
+    return {"name": cls.name, "label": protocol.label(), "summary": cls.summary, "data": cls.data_text,
+            "classes": cls.class_text, "folds": cls.fold_text, "citation": cls.citation,
+            "options": [{"name": n, "default": s.default, "value": getattr(protocol, n), "expected": s.expected()}
+                        for n, s in cls.option_specs().items()],
+            "counts": None if counts is None else {str(k): {str(c): (v.item() if hasattr(v, "item") else v)
+                                                            for c, v in row.items()} for k, row in counts.iterrows()}}
 
 
 @protocols_app.command("list", epilog="Example: mebench protocols list")
 @handles_errors
-def protocols_list() -> None:
+def protocols_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every protocol: what it is, its data, classes, folds and citation."""
     from mebench import plugins
 
     loaded, broken = plugins.protocols.load_all()
-    for name, cls in loaded.items():
-        typer.echo(f"{name}: {cls.summary}")
-        for what, text in (("data", cls.data_text), ("classes", cls.class_text), ("folds", cls.fold_text),
-                           ("citation", cls.citation)):
-            typer.echo(f"  {what}: {text or '-'}")
+    records = [protocol_record(cls()) for cls in loaded.values()]
+    if as_json:
+        _json(records + [{"name": n, "broken": e} for n, e in broken.items()])
+        return
+    for r in records:
+        say(f"{r['name']}: {r['summary']}")
+        for key in ("data", "classes", "folds", "citation"):
+            say(f"  {key}: {r[key] or '-'}")
     for name, error in broken.items():
-        typer.echo(f"{name}: BROKEN: {error}")
+        say(f"{name}: BROKEN: {error}")
 
 
 @protocols_app.command("show", epilog="Example: mebench protocols show loso:classes=casme2-5")
 @handles_errors
 def protocols_show(
     spec: Annotated[str, typer.Argument(help="Protocol, optionally with options: NAME[:OPTION=VALUE,...].")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """A protocol's description, citation, options with their defaults, and the clips per class of its
     definition (its clip list or class set)."""
     from mebench.protocol import make_protocol
 
     protocol = make_protocol(spec)
-    cls = type(protocol)
-    out.print(f"[bold]{protocol.label()}[/bold]: {cls.summary}")
-    module_doc = (sys.modules[cls.__module__].__doc__ or "").strip()
-    for line in (f"data: {cls.data_text}", f"classes: {cls.class_text}", f"folds: {cls.fold_text or '-'}",
-                 f"citation: {cls.citation or '-'}", "", module_doc):
-        out.print(line, markup=False, highlight=False)
-    specs = cls.option_specs()
-    if specs:
-        table = Table(title="options")
-        for col in ("option", "default", "value", "expected"):
-            table.add_column(col)
-        for name, spec_ in specs.items():
-            table.add_row(name, repr(spec_.default), repr(getattr(protocol, name)), spec_.expected())
-        out.print(table)
+    record = protocol_record(protocol)
+    if as_json:
+        _json(record)
+        return
+    say(f"{record['label']}: {record['summary']}")
+    for key in ("data", "classes", "folds", "citation"):
+        say(f"{key}: {record[key] or '-'}")
+    say()
+    say((sys.modules[type(protocol).__module__].__doc__ or "").strip())
+    if record["options"]:
+        say()
+        say(text_table(["option", "default", "value", "expected"],
+                       [[o["name"], repr(o["default"]), repr(o["value"]), o["expected"]] for o in record["options"]]))
     counts = protocol.counts()
     if counts is not None:
-        table = Table(title="clips per class of the definition")
-        table.add_column("dataset")
-        for col in counts.columns:
-            table.add_column(str(col), justify="right")
-        for dataset, row in counts.iterrows():
-            table.add_row(str(dataset), *[str(v) for v in row.tolist()])
+        numeric = [c for c in counts.columns if str(counts[c].dtype).startswith("int")]
+        rows = [[str(k), *[str(v) for v in row.tolist()]] for k, row in counts.iterrows()]
         if len(counts) > 1:
-            total = counts.drop(columns=[c for c in counts.columns if not str(counts[c].dtype).startswith("int")])
-            table.add_row("all", *[str(total[c].sum()) if c in total.columns else "" for c in counts.columns])
-        out.print(table)
+            rows.append(["all", *[str(counts[c].sum()) if c in numeric else "" for c in counts.columns]])
+        say()
+        say("clips per class of the definition:")
+        say(text_table(["dataset", *map(str, counts.columns)], rows, right=set(range(1, len(counts.columns) + 1))))
+
+
+def dataset_record(kind: str, loader) -> dict[str, Any]:
+    import inspect
+
+    module = sys.modules.get(getattr(loader, "__module__", ""), None)
+    return {"kind": kind, "summary": (loader.__doc__ or "").strip().splitlines()[0] if loader.__doc__ else "",
+            "description": (module.__doc__ or "").strip() if module else "",
+            "takes_path": kind != "synthetic", "pipeline": "pipeline" in inspect.signature(loader).parameters}
 
 
 @datasets_app.command("list", epilog="Example: mebench datasets list")
 @handles_errors
-def datasets_list() -> None:
+def datasets_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Dataset kinds usable with --data KIND[:PATH]."""
     from mebench import plugins
 
     loaded, broken = plugins.datasets.load_all()
-    table = Table(title="datasets (--data KIND[:PATH])")
-    table.add_column("kind")
-    table.add_column("description")
-    for name, loader in loaded.items():
-        doc = (loader.__doc__ or "").strip().splitlines()
-        table.add_row(name, doc[0] if doc else "")
-    for name, error in broken.items():
-        table.add_row(name, f"[red]BROKEN[/red]: {error}")
-    out.print(table)
+    records = [dataset_record(k, loader) for k, loader in loaded.items()]
+    if as_json:
+        _json(records + [{"kind": n, "broken": e} for n, e in broken.items()])
+        return
+    rows = [[r["kind"], "yes" if r["pipeline"] else "no", r["summary"]] for r in records]
+    rows += [[n, "", f"BROKEN: {e}"] for n, e in broken.items()]
+    say(text_table(["kind", "--pipeline", "description (--data KIND[:PATH])"], rows))
+
+
+@datasets_app.command("show", epilog="Example: mebench datasets show casme2")
+@handles_errors
+def datasets_show(kind: Annotated[str, typer.Argument(help="Dataset kind, e.g. casme2 or htnet-release.")],
+                  as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """What a dataset kind reads (the layouts it accepts, its ids and labels) and whether --pipeline applies."""
+    from mebench import plugins
+
+    record = dataset_record(kind, plugins.datasets.get(kind))
+    if as_json:
+        _json(record)
+        return
+    say(f"{kind}: {record['summary']}")
+    say(f"--pipeline applies: {'yes (' + PIPELINE_HELP + ')' if record['pipeline'] else 'no'}")
+    say()
+    say(record["description"])
 
 
 def _raw_spec(spec: str) -> tuple[str, str | None]:
@@ -401,7 +519,6 @@ def _raw_spec(spec: str) -> tuple[str, str | None]:
     return kind, path
 
 
-
 @datasets_app.command("check", epilog="Example: mebench datasets check casme2:/data/CASME2")
 @handles_errors
 def datasets_check(
@@ -411,7 +528,7 @@ def datasets_check(
                                         "htnet-release) and count those where none is found.")] = True,
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes for face detection (default: every core).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
 ) -> None:
     """Validate a dataset tree against its metadata: every problem with its path, then a summary;
     exit code 1 when a problem is fatal (an error)."""
@@ -423,14 +540,14 @@ def datasets_check(
     if kind == "htnet-release":
         from mebench.datasets.htnet_release import check_release
 
-        report = check_release(path, faces=faces, cache_dir=cache_dir)
+        result = check_release(path, faces=faces, cache_dir=cache_dir)
     else:
         kind, path = _raw_spec(spec)
         config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
-        report = check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
-    for line in report_lines(report):
-        typer.echo(line)
-    if report.fatal:
+        result = check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
+    for line in report_lines(result):
+        say(line)
+    if result.fatal:
         raise typer.Exit(1)
 
 
@@ -440,10 +557,12 @@ def datasets_prepare(
     spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (casme2, samm, smic, casme3, mmew).")],
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default $MEBENCH_WORKERS, else every core).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default $MEBENCH_CACHE or ~/.cache/mebench).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
 ) -> None:
-    """Compute and cache every clip's features ahead of a run (faces, flow, strain, regions), using
-    every core; an interrupted prepare resumes where it stopped."""
+    """Compute and cache every clip's features ahead of a run (faces, flow, flow image, landmarks), using
+    every core; an interrupted prepare resumes where it stopped. `run --pipeline X` afterwards computes
+    nothing again."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from mebench.datasets.raw.pipeline import PipelineConfig
@@ -452,7 +571,7 @@ def datasets_prepare(
     kind, path = _raw_spec(spec)
     config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn(), console=err)
+                   TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True))
     task = {}
 
     def start(_done: int, total: int, _sample: str) -> None:
@@ -462,10 +581,10 @@ def datasets_prepare(
         bar.update(task["id"], completed=done, description=f"{kind}: {sample}")
 
     with bar:
-        report = prepare_dataset(kind, path, cache_dir=cache_dir, config=config, workers=workers, progress=advance,
+        result = prepare_dataset(kind, path, cache_dir=cache_dir, config=config, workers=workers, progress=advance,
                                  start=start)
-    for line in report.lines():
-        typer.echo(line)
+    for line in result.lines():
+        say(line)
 
 
 def main() -> None:

@@ -32,6 +32,17 @@ def register_method(cls: type[Method]) -> type[Method]:
     return cls
 
 
+def register_protocol(cls: type[Protocol]) -> type[Protocol]:
+    """Register a protocol class in-process under `cls.name` (entry points are the way to ship one)."""
+    protocols.register(getattr(cls, "name", "?"), cls, source=f"registered in-process by {cls.__module__}.{cls.__qualname__}")
+    return cls
+
+
+def register_dataset(name: str, loader: DatasetLoader) -> DatasetLoader:
+    """Register a dataset loader in-process as `--data NAME[:PATH]`."""
+    return datasets.register(name, loader, source=f"registered in-process by {getattr(loader, '__module__', '?')}")
+
+
 def expand_method_selection(selection: str) -> list[str]:
     """'htnet,baseline' -> method names; a tag expands to every method carrying it, 'all' to all.
     Order is kept and duplicates dropped."""

@@ -74,10 +74,15 @@ class RunConfig:
 
 @dataclass
 class RunSummary:
+    """What a run did: cells planned, skipped (finished before), run and failed, and notes (e.g. which
+    methods a global --param did not reach)."""
+
     total: int = 0
     skipped: int = 0
     done: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (cell description, error)
+    notes: list[str] = field(default_factory=list)
+    out: Path | None = None
 
 
 class Progress:
@@ -140,19 +145,53 @@ def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
 
 
 def method_params(cls: type[Method], preset: str, overrides: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    """The method's checked parameters for `preset` with the overrides it has (no seed, no num_classes)."""
+    """The method's checked parameters for `preset` with the overrides that reach it (no seed, no num_classes):
+    a global NAME where it has NAME, and every METHOD.NAME of this method."""
+    name = cls.info.name
     if preset not in cls.info.presets:
-        raise ConfigError(f"method {cls.info.name!r} has no preset {preset!r}; presets: {', '.join(cls.info.presets)}")
+        raise ConfigError(f"method {name!r} has no preset {preset!r}; presets: {', '.join(cls.info.presets)}")
     names = set(cls.param_names())
-    fixed = sorted({k for k, _ in overrides} & set(RUNNER_PARAMS))
+    keys = {k.split(".", 1)[1] if "." in k else k for k, _ in overrides}
+    fixed = sorted(keys & set(RUNNER_PARAMS))
     if fixed:
         raise ConfigError(f"--param {', '.join(fixed)}: set by mebench for every cell (use --seeds for the seed)")
     params = dict(cls.param_defaults())
     params.update(cls.info.presets[preset])
-    params.update({k: v for k, v in overrides if k in names})
-    for name in RUNNER_PARAMS:
-        params.pop(name, None)
+    params.update({k: v for k, v in overrides if "." not in k and k in names})
+    for key, value in overrides:
+        target, sep, param = key.partition(".")
+        if sep and target == name:
+            if param not in names:
+                raise ConfigError(f"--param {key}: method {name!r} has no parameter {param!r}; its parameters: "
+                                  f"{', '.join(n for n in cls.param_names() if n not in RUNNER_PARAMS)}")
+            params[param] = value
+    for runner_param in RUNNER_PARAMS:
+        params.pop(runner_param, None)
     return cls.check_params(params)
+
+
+def param_notes(classes: dict[str, type[Method]], overrides: Sequence[tuple[str, Any]]) -> list[str]:
+    """What each override reaches: a global NAME that some of the methods lack is named with them; a
+    NAME no method has, or a METHOD.NAME for a method not in the run, is an error."""
+    notes = []
+    for key, _ in overrides:
+        target, sep, param = key.partition(".")
+        if sep:
+            if target not in classes:
+                import difflib
+
+                close = difflib.get_close_matches(target, list(classes), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; the run's methods: {', '.join(classes)}"
+                raise ConfigError(f"--param {key}: {target!r} is not a method of this run{hint}")
+            continue
+        having = [n for n, cls in classes.items() if key in cls.param_names()]
+        if not having:
+            raise ConfigError(f"--param {key}: no selected method has such a parameter")
+        lacking = [n for n in classes if n not in having]
+        if lacking:
+            notes.append(f"--param {key} applies to {', '.join(having)}; not to {', '.join(lacking)} "
+                         "(no such parameter)")
+    return notes
 
 
 def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, Any]]]:
@@ -165,21 +204,17 @@ def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, A
     PipelineConfig.from_text(config.pipeline)
     if config.precision not in PRECISIONS:
         raise ConfigError(f"--precision {config.precision!r}: one of {', '.join(PRECISIONS)}")
+    classes = {name: plugins.methods.get(name) for name in config.methods}
+    param_notes(classes, config.params)
     resolved = {}
-    all_names: set[str] = set()
-    for name in config.methods:
-        cls = plugins.methods.get(name)
+    for name, cls in classes.items():
         resolved[name] = (cls, method_params(cls, config.preset, config.params))
-        all_names |= set(cls.param_names())
         needs = config.selection.needs_iterations()
         if needs and not cls.info.iterative:
             raise ConfigError(f"--epoch-selection {','.join(needs)}: method {name!r} does not train in epochs "
                               "(MethodInfo.iterative is False), so it has no epoch to select; use final")
         if config.precision != "fp32" and not hasattr(cls, "build_network"):
             raise ConfigError(f"--precision {config.precision}: method {name!r} is not a torch method")
-    unused = sorted({k for k, _ in config.params} - all_names)
-    if unused:
-        raise ConfigError(f"--param {', '.join(unused)}: no selected method has such a parameter")
     return resolved
 
 
@@ -289,7 +324,8 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
         store.plan(records.values())
         store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples),
                           dataset.samples["sample"])
-        summary = RunSummary(total=len(cells), skipped=len(cells) - len(todo))
+        summary = RunSummary(total=len(cells), skipped=len(cells) - len(todo), out=Path(config.out),
+                             notes=param_notes({m: plugins.methods.get(m) for m in config.methods}, config.params))
         # every method's input first, once, so a data problem surfaces before any training starts
         representation = {name: plugins.methods.get(name).info.input for name in dict.fromkeys(c.method for c in todo)}
         inputs = {rep: cell_inputs(dataset, rep) for rep in dict.fromkeys(representation.values())}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mebench.datasets.raw.megc2019 import CLASSES, MEGC2019
 from mebench.protocol import Fold, ListedProtocol
-from protocols.composite import SOURCES
+from mebench.protocols.composite import SOURCES
 
 
 class LeaveOneDatasetOut(ListedProtocol):

@@ -15,8 +15,8 @@ import pandas as pd
 
 from mebench.errors import UnknownNameError
 from mebench.metrics import confusion_matrix, uf1_from_confusion
-from reports import statistics as st
-from reports.results import VARIANT_KEYS, group_masks
+from mebench.reports import statistics as st
+from mebench.reports.results import VARIANT_KEYS, group_masks
 
 SUMMARY_COLUMNS = ["method", "protocol", "data", "epoch_selection", "leaky", "group", "metric", "mean", "std",
                    "seeds", "ci_low", "ci_high"]
@@ -333,3 +333,46 @@ def oracle_epochs(preds: pd.DataFrame) -> pd.DataFrame:
     out = picked.assign(subject=picked["dataset"].astype(str) + "/" + picked["subject"].astype(str))
     out["variant"] = [finals.get(tuple(r), None) for r in out[base].itertuples(index=False)]
     return out[out["variant"].notna()][["variant", "protocol", "seed", "subject", "epoch"]]
+
+
+def method_costs(cells: pd.DataFrame) -> pd.DataFrame:
+    """What each method variant costs, as reviewers ask: trainable parameters and forward FLOPs per sample
+    (torch's FlopCounterMode on one (1, 3, 28, 28) input; NaN for a method that is not a torch network or
+    whose plugin is not installed), training time per fold (mean and total seconds over done cells), the
+    devices it ran on. One row per variant and protocol (selections of one training share the row)."""
+    done = cells[cells["status"] == "done"]
+    rows = []
+    seen: dict[tuple, tuple[float, float]] = {}
+    for (variant, protocol), part in done.groupby(["variant", "protocol"], sort=False):
+        first = part.iloc[0]
+        key = (first["method"], first["params_hash"])
+        if key not in seen:
+            seen[key] = _network_size(first["method"], json.loads(first["params"]))
+        params, flops = seen[key]
+        trainings = part.drop_duplicates("key")
+        seconds = pd.to_numeric(trainings["seconds"], errors="coerce")
+        rows.append(dict(method=variant, protocol=protocol, epoch_selection=first["epoch_selection"],
+                         parameters=params, flops_per_sample=flops, seconds_per_fold=float(seconds.mean()),
+                         seconds_total=float(seconds.sum()), folds=int(len(trainings)),
+                         devices=", ".join(sorted({str(d) for d in trainings["device"].dropna()})) or "-"))
+    return pd.DataFrame(rows, columns=["method", "protocol", "epoch_selection", "parameters", "flops_per_sample",
+                                       "seconds_per_fold", "seconds_total", "folds", "devices"])
+
+
+def _network_size(method: str, params: dict) -> tuple[float, float]:
+    try:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        from mebench import plugins
+
+        cls = plugins.methods.get(method)
+        if not hasattr(cls, "build_network"):
+            return np.nan, np.nan
+        network = cls(**params).build_network().eval()
+        count = sum(p.numel() for p in network.parameters() if p.requires_grad)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            network(torch.zeros(1, 3, 28, 28))
+        return float(count), float(counter.get_total_flops())
+    except Exception:  # noqa: BLE001 - a report of a run whose plugin is gone still lists the rest
+        return np.nan, np.nan

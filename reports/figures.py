@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.results import METRIC_LABELS
+from mebench.reports.results import METRIC_LABELS
 
 DPI = 150
 
@@ -71,7 +71,7 @@ def confusion_figure(matrices: dict, protocol: str, out: Path) -> list[Path]:
 def cd_figure(avg_ranks: pd.Series, cd: float, title: str, out: Path) -> list[Path]:
     """The Demšar critical-difference diagram (drawn by ``statistics.cd_diagram``)."""
     _plt()
-    from reports.statistics import cd_diagram
+    from mebench.reports.statistics import cd_diagram
 
     fig = cd_diagram(dict(avg_ranks), cd, title=title)
     return _save(fig, out, "fig_cd")

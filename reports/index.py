@@ -29,13 +29,15 @@ FILE_TEXT = {
     "leakage.csv": "oracle minus final score per method, group and metric",
     "table.tex": "main booktabs table (\\input it; needs \\usepackage{booktabs})",
     "table_datasets.tex": "per-dataset booktabs table with 95% confidence intervals",
-    "table.md": "the same tables in Markdown",
+    "table.md": "the same tables in Markdown, and the methods' size and cost",
+    "methods.csv": "per method: parameters, forward FLOPs per sample, training time per fold, devices",
+    "table_methods.tex": "booktabs table of the methods' size and cost",
 }
 
 
 @dataclass
 class IndexContext:
-    run_dir: Path
+    run_dir: Path | list  # several when folders are reported together
     cells: pd.DataFrame  # finished cells of the run (ResultStore.cells())
     preds: pd.DataFrame
     reference: str
@@ -138,7 +140,8 @@ def _spec_section(ctx: IndexContext) -> list[str]:
         spec, versions = json.loads(r.spec), json.loads(r.versions)
         execution = spec.get("execution", {})
         how = ", ".join(f"{k} {v}" for k, v in execution.items()) or f"device {spec.get('device', '?')}"
-        lines += [f"{r.id}. `{command_line(r.command, spec)}`",
+        folder = f" (folder {r.folder})" if isinstance(ctx.run_dir, list) else ""
+        lines += [f"{r.id}. `{command_line(r.command, spec)}`{folder}",
                   f"   on {r.host}, {r.started_at} to {r.finished_at or '(not finished)'}; {how}; "
                   + ", ".join(f"{k} {v}" for k, v in versions.items())]
     return lines + [""]
@@ -217,7 +220,9 @@ def _files_section(ctx: IndexContext) -> list[str]:
 
 
 def render_index(ctx: IndexContext) -> str:
-    lines = [f"# mebench report: {ctx.run_dir.name or ctx.run_dir}", "",
+    title = (", ".join(d.name or str(d) for d in ctx.run_dir) if isinstance(ctx.run_dir, list)
+             else ctx.run_dir.name or str(ctx.run_dir))
+    lines = [f"# mebench report: {title}", "",
              "Markers in the tables: **bold** best, underlined (LaTeX) / _italics_ (Markdown) second best; "
              "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection; "
              "§ published figures.", ""]

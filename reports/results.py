@@ -45,16 +45,27 @@ class RunResults:
         return None
 
 
-def load_run(run_dir: Path | str) -> RunResults:
-    store = ResultStore(run_dir)
-    cells = store.cells()  # DataError when there is no database
-    raw = store.predictions()
-    if raw.empty:
-        counts = cells["status"].value_counts()
-        status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
-        raise DataError(f"{store.path} holds no finished cells yet ({status})")
-    raw = attach_groups(raw, store.groups())
-    records = store.epoch_records()
+def load_run(run_dir: Path | str | list) -> RunResults:
+    """Everything a report reads from a run folder, or from several together (their cells, predictions,
+    epoch records and specifications merged; a cell stored in two folders counts once)."""
+    dirs = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
+    cells, raw, records, runs = [], [], {}, []
+    for i, folder in enumerate(dirs):
+        store = ResultStore(folder)
+        c = store.cells()  # DataError when there is no database
+        p = store.predictions()
+        if p.empty:
+            counts = c["status"].value_counts()
+            status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
+            raise DataError(f"{store.path} holds no finished cells yet ({status})")
+        p = attach_groups(p, store.groups())
+        p["cell_order"] = p["cell_order"] + i * 10**12  # the folders' order, then each one's planned order
+        cells.append(c)
+        raw.append(p)
+        records.update(store.epoch_records())
+        runs.append(store.runs().assign(folder=str(folder)))
+    cells = pd.concat(cells, ignore_index=True).drop_duplicates("key")
+    raw = pd.concat(raw, ignore_index=True).drop_duplicates(["cell_key", "sample"])
     preds, available = expand_selections(raw, cells, records)
     cells = expand_cells(cells, available)
     labels, shown = variant_labels(cells), variant_labels(cells, display=True)
@@ -63,7 +74,7 @@ def load_run(run_dir: Path | str) -> RunResults:
         frame["variant"] = [labels[k] for k in keys]
         frame["display_name"] = [shown[k] for k in keys]
     preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
-    return RunResults(preds, cells, records, store.runs())
+    return RunResults(preds, cells, records, pd.concat(runs, ignore_index=True))
 
 
 def expand_selections(raw: pd.DataFrame, cells: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, set]:

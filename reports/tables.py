@@ -22,7 +22,7 @@ from typing import Mapping
 import pandas as pd
 
 from mebench.errors import ConfigError
-from reports.results import METRIC_LABELS
+from mebench.reports.results import METRIC_LABELS
 
 TABLE_METRICS = ("uf1", "uar")
 DATASET_METRICS = ("uf1", "uar", "accuracy")
@@ -352,27 +352,27 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
 
 
 def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tuple[str, str], str] | None = None,
-                   fmt: NumberFormat = PLAIN):
-    """A rich Table with the same content as the LaTeX one."""
-    from rich.table import Table
-
+                   fmt: NumberFormat = PLAIN) -> str:
+    """The main table as aligned plain text: as wide as its content (never cut to a terminal's width)."""
     part = _part(summary, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
-    table = Table(title=f"{protocol}: pooled UF1 / UAR, mean ± std over seeds")
-    table.add_column("Method")
-    for g in groups:
-        for m in TABLE_METRICS:
-            table.add_column(f"{g} {METRIC_LABELS[m]}", justify="right")
     cell = {(r.method, r.group, r.metric): (r.mean, r.std) for r in part.itertuples()}
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
-    for meth in dict.fromkeys(part["method"]):
-        label = meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")
-        table.add_row(label, *[_fmt(*cell[(meth, g, m)], fmt) if (meth, g, m) in cell else "--"
-                               for g in groups for m in TABLE_METRICS])
+    headers = ["Method"] + [f"{g} {METRIC_LABELS[m]}{fmt.unit()}" for g in groups for m in TABLE_METRICS]
+    rows = [[meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")]
+            + [_fmt(*cell[(meth, g, m)], fmt) if (meth, g, m) in cell else "--" for g in groups for m in TABLE_METRICS]
+            for meth in dict.fromkeys(part["method"])]
+    cells = [headers] + rows
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [f"{protocol}: pooled UF1 / UAR, mean ± std over seeds"]
+    for k, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
     if missing:
-        table.caption = _incomplete_note(missing, tex=False)
-    return table
+        lines.append(_incomplete_note(missing, tex=False))
+    return "\n".join(lines)
 
 
 def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -394,3 +394,35 @@ def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
         row["seeds"] = max((cells[(key, c)]["seeds"] for c in order if (key, c) in cells), default=float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _count(value: float, unit: str = "") -> str:
+    """1234567 -> "1.23M"; NaN -> "--"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{suffix}{unit}"
+    return f"{value:.0f}{unit}"
+
+
+def latex_methods_table(costs: pd.DataFrame) -> str:
+    """Per method: parameters, forward FLOPs per sample, training time per fold, devices (booktabs)."""
+    lines = [*TEX_HEADER[:1], r"\begin{table}[t]", r"\centering", r"\footnotesize", r"\begin{tabular}{lrrrl}", r"\toprule",
+             r"Method & Parameters & FLOPs / sample & s / fold & Device \\", r"\midrule"]
+    for r in costs.drop_duplicates("method").itertuples():
+        lines.append(f"{_tex_escape(r.method)} & {_count(r.parameters)} & {_count(r.flops_per_sample)} & "
+                     f"{r.seconds_per_fold:.1f} & {_tex_escape(r.devices)} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}",
+              r"\caption{Model size, forward FLOPs per 28$\times$28 sample (torch's flop counter) and mean training time "
+              r"per fold, with the device it ran on.}", r"\label{tab:mebench-methods}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_methods_table(costs: pd.DataFrame) -> str:
+    lines = ["### Methods: size and cost", "", "| Method | Parameters | FLOPs / sample | s / fold | Device |",
+             "|---|---|---|---|---|"]
+    for r in costs.drop_duplicates("method").itertuples():
+        lines.append(f"| {_md_escape(r.method)} | {_count(r.parameters)} | {_count(r.flops_per_sample)} | "
+                     f"{r.seconds_per_fold:.1f} | {r.devices} |")
+    return "\n".join(lines) + "\n"

@@ -13,11 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from mebench.errors import DataError
-from reports import analysis
-from reports.index import IndexContext, render_index
-from reports.published import PUBLISHED_PROTOCOL, published_source, published_summary
-from reports.results import completeness, incomplete_notes, load_run, predictions_csv_frame, tidy_results
-from reports.tables import NumberFormat, latex_dataset_table, latex_table, markdown_table, wide_summary
+from mebench.reports import analysis
+from mebench.reports.index import IndexContext, render_index
+from mebench.reports.published import PUBLISHED_PROTOCOL, published_source, published_summary
+from mebench.reports.results import completeness, incomplete_notes, load_run, predictions_csv_frame, tidy_results
+from mebench.reports.tables import (NumberFormat, latex_dataset_table, latex_methods_table, latex_table, markdown_methods_table,
+                            markdown_table, wide_summary)
 
 # Files a report writes only when they apply; a stale copy from an earlier report is removed.
 OPTIONAL = ("friedman.csv", "leakage.csv", "fig_cd.pdf", "fig_cd.png", "fig_leakage.pdf", "fig_leakage.png")
@@ -39,11 +40,14 @@ class Report:
     fmt: NumberFormat = field(default_factory=NumberFormat)
 
 
-def write_report(run_dir: Path | str, out_dir: Path | str | None = None, *, reference: str | None = None,
+def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, *, reference: str | None = None,
                  published: bool = False, n_resamples: int = 2000, n_permutations: int = 10000, seed: int = 0,
                  level: float = 0.95, alpha: float = 0.05, figures: bool = True, digits: int = 4,
                  percent: bool = False) -> Report:
-    run_dir = Path(run_dir)
+    several = isinstance(run_dir, (list, tuple))
+    if several and out_dir is None:
+        raise DataError("a report of several run folders needs --out: the folder to write it into")
+    run_dir = [Path(d) for d in run_dir] if several else Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     run = load_run(run_dir)  # DataError, before anything is created, when there is nothing to report
     created = _missing_folders(out)
@@ -116,6 +120,9 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
         emit("friedman.csv", lambda p: shown.column(friedman.frame()).to_csv(p, index=False))
     if not leakage.empty:
         emit("leakage.csv", lambda p: shown.column(leakage).to_csv(p, index=False))
+    costs = analysis.method_costs(run.cells)
+    emit("methods.csv", lambda p: shown.column(costs).to_csv(p, index=False))
+    emit("table_methods.tex", lambda p: p.write_text(latex_methods_table(shown.frame(costs))))
     ref_for_table = shown(comparisons.reference) if len(comparisons.stats) else None
     table_summary = shown.frame(summary)
     table_significant = {(p, shown(m), g) for p, m, g in significant}
@@ -129,7 +136,8 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
     emit("table.md", lambda p: p.write_text("\n".join(
         markdown_table(table_summary, pr, significant=table_significant, reference=ref_for_table, alpha=alpha,
                        published=pub, published_source=source, n_resamples=n_resamples, level=level,
-                       incomplete=table_incomplete, fmt=fmt) for pr in protocols)))
+                       incomplete=table_incomplete, fmt=fmt) for pr in protocols) + "\n" + markdown_methods_table(
+                           shown.frame(costs))))
     if figures:
         files += _figures(out, preds, protocols, friedman, leakage, run.records, shown)
     for stale in [out / name for name in OPTIONAL] + sorted(out.glob("fig_curves_*")):
@@ -171,7 +179,7 @@ class _Shown:
 
 def _figures(out: Path, preds: pd.DataFrame, protocols: list[str], friedman, leakage: pd.DataFrame, records: dict,
              shown: _Shown) -> list[Path]:
-    from reports import figures
+    from mebench.reports import figures
 
     paths: list[Path] = []
     matrices = {(p, shown(v)): m for (p, v), m in analysis.confusion_matrices(preds).items()}

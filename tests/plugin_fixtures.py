@@ -13,7 +13,7 @@ class NearestCentroid(Method):
     """Deterministic nearest-centroid classifier; `delay` seconds of sleep per fit make runs interruptible."""
 
     info = MethodInfo(name="centroid", summary="nearest centroid (test plugin)", input="flow", citation="test",
-                      tags=("test",), presets={"paper": {}, "quick": {}})
+                      tags=("test",), presets={"paper": {}, "quick": {}}, iterative=False)
 
     def __init__(self, *, num_classes: int = 3, seed: int = 0, delay: float = 0.0, fail_on_fold_with: str = ""):
         self.num_classes = num_classes

@@ -203,7 +203,7 @@ def test_rcn_a_layers_and_parameter_count():
 
 
 def test_rcn_a_attention_is_the_released_class_activation_map():
-    from methods.rcn import class_attention
+    from mebench.methods.rcn import class_attention
 
     g = torch.Generator().manual_seed(0)
     feats = torch.rand(4, 8, 5, 5, generator=g)
@@ -223,7 +223,7 @@ def test_rcn_a_attention_is_the_released_class_activation_map():
 # -- timm ------------------------------------------------------------------------------------------
 
 def test_timm_variants_are_cached_named_and_default_to_their_model():
-    from methods.timm_flow import TimmFlowMethod
+    from mebench.methods.timm_flow import TimmFlowMethod
 
     cls = plugins.methods.get("timm:resnet18")
     assert cls is TimmFlowMethod.for_variant("resnet18") and issubclass(cls, TimmFlowMethod)

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from mebench.cli import app
 from mebench.store import ResultStore
-from methods.htnet import HTNet
-from methods.ststnet import STSTNet
+from mebench.methods.htnet import HTNet
+from mebench.methods.ststnet import STSTNet
 from tests.conftest import make_tiny_dataset
 
 FOLDS = ["casme2/s1", "casme2/sub02", "samm/006", "samm/007", "smic/s1", "smic/s2"]

@@ -185,7 +185,7 @@ def test_resuming_with_another_device_or_executor_recomputes_nothing(tmp_path, t
 
 
 def test_the_run_specification_round_trips_and_report_md_shows_it(tmp_path, tiny_data):
-    from reports.writer import write_report
+    from mebench.reports.writer import write_report
 
     config = RunConfig(methods=("ststnet", "majority"), protocol="composite", out=tmp_path, data=tiny_data,
                        preset="quick", seeds=(3, 1), params=(("epochs", 1),), precision="fp32")

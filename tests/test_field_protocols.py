@@ -194,7 +194,7 @@ def test_report_without_the_protocol_plugin(trees, tmp_path, monkeypatch):
         data=data(trees, "casme2", "samm"), cache_dir=trees["cache"], pipeline=FAST))
     monkeypatch.setattr(plugins.protocols, "get", lambda name: (_ for _ in ()).throw(
         UnknownNameError(f"unknown protocol {name!r}")))
-    from reports.writer import write_report
+    from mebench.reports.writer import write_report
 
     rep = write_report(out, figures=False, n_resamples=10, n_permutations=10)
     groups = set(rep.summary["group"])

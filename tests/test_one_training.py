@@ -15,8 +15,8 @@ from mebench.errors import ConfigError
 from mebench.runner import RunConfig, run_grid
 from mebench.selection import EpochRecord, EpochSelection
 from mebench.store import PredictionRow, ResultStore
-from reports import statistics as st
-from reports.results import load_run
+from mebench.reports import statistics as st
+from mebench.reports.results import load_run
 
 QUICK = dict(methods=("ststnet",), protocol="loso", preset="quick", seeds=(0, 1))
 
@@ -99,7 +99,7 @@ def test_report_of_one_training_two_seeds(tmp_path, tiny_data, monkeypatch):
                                  selection=EpochSelection("final,oracle")))
     assert not summary.failed and set(plugins.methods.names()) == plugins_before
     shown_texts: list[str] = []
-    from reports import figures
+    from mebench.reports import figures
 
     original = figures._save
 
@@ -145,7 +145,7 @@ def test_report_of_one_training_two_seeds(tmp_path, tiny_data, monkeypatch):
     assert set(uf1_full["method"]) == {"ststnet", "rcn-a"} and uf1_full[["gap_low", "gap_high", "p"]].notna().all().all()
     assert (uf1_full["gap"] >= 0).all()  # the oracle never does worse on the subject it picks for
     # learning curves: the last epoch's pooled UF1 is the final selection's
-    from reports import analysis
+    from mebench.reports import analysis
 
     run_results = load_run(out)
     curves = analysis.learning_curves(run_results.preds, run_results.records)

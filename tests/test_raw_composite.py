@@ -13,7 +13,7 @@ from mebench.datasets.raw import casme2, samm, smic
 from mebench.datasets.raw.megc2019 import CLASSES, megc2019_label_map, read_list, select_megc2019
 from mebench.datasets.raw.pipeline import PipelineConfig
 from mebench.errors import DataError
-from protocols.composite import MEGC2019Composite
+from mebench.protocols.composite import MEGC2019Composite
 from tests import raw_fixtures as F
 from tests.conftest import RELEASE, needs_release
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from mebench import plugins
 from mebench.cli import app
 from mebench.store import ResultStore
-from methods.ststnet import STSTNet
+from mebench.methods.ststnet import STSTNet
 from tests.plugin_fixtures import SPY_LOG, NearestCentroid, Spy
 from tests.test_htnet_release import FAKE_ROWS, make_fake_release
 
@@ -196,15 +196,15 @@ def test_failed_report_leaves_no_folder_behind(tmp_path, tiny_data, monkeypatch)
         assert invoke("run", "--methods", "centroid", "--data", tiny_data, "--out", tmp_path / "run").exit_code == 0
     finally:
         plugins.methods.unregister("centroid")
-    from reports import tables
+    from mebench.reports import tables
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tables, "latex_table", broken)
-    monkeypatch.setattr("reports.writer.latex_table", broken)
+    monkeypatch.setattr("mebench.reports.writer.latex_table", broken)
     with pytest.raises(OSError):
-        from reports.writer import write_report
+        from mebench.reports.writer import write_report
 
         write_report(tmp_path / "run", tmp_path / "new" / "report", figures=False)
     assert not (tmp_path / "new").exists()

@@ -13,15 +13,15 @@ from mebench.method import Method, MethodInfo
 
 def test_builtin_plugins_come_from_entry_points():
     origins = plugins.methods.origins()
-    assert "entry point methods.htnet:HTNetMethod" in origins["htnet"][0]
-    assert "entry point methods.ststnet:STSTNetMethod" in origins["ststnet"][0]
+    assert "entry point mebench.methods.htnet:HTNetMethod" in origins["htnet"][0]
+    assert "entry point mebench.methods.ststnet:STSTNetMethod" in origins["ststnet"][0]
     assert {"loso", "composite"} <= set(plugins.protocols.names())
     assert {"synthetic", "htnet-release"} <= set(plugins.datasets.names())
 
 
 def test_listing_names_imports_no_model_code():
-    code = "import sys, mebench; n = mebench.methods.names(); assert 'htnet' in n; " \
-           "print(sorted(m for m in sys.modules if m.startswith(('torch', 'methods', 'timm', 'cv2'))))"
+    code = "import sys, mebench.plugins; n = mebench.plugins.methods.names(); assert 'htnet' in n; " \
+           "print(sorted(m for m in sys.modules if m.startswith(('torch', 'mebench.methods', 'timm', 'cv2'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -34,7 +34,7 @@ def test_unknown_name_suggests_the_closest():
 
 
 def test_tags_expand_to_every_method_carrying_them():
-    baselines = ["dual-inception", "majority", "offapexnet", "rcn-a", "stratified", "ststnet"]
+    baselines = ["biwoof", "dual-inception", "majority", "offapexnet", "rcn-a", "stratified", "ststnet"]
     assert plugins.expand_method_selection("htnet,baseline") == ["htnet", *baselines]
     assert plugins.expand_method_selection("ststnet,baseline") == ["ststnet", *baselines[:-1]]  # no duplicates
     assert set(plugins.expand_method_selection("all")) >= {"htnet", "ststnet"}

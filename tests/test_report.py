@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mebench.store import PredictionRow, ResultStore
-from reports.writer import write_report
+from mebench.reports.writer import write_report
 
 CLASSES = ["negative", "positive", "surprise"]
 # Pooled over both folds: y_true 0 0 0 1 1 2, y_pred 0 0 1 1 2 2.

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from mebench.cli import app
 from mebench.metrics import scores, uf1
 from mebench.store import PredictionRow, ResultStore
-from reports import statistics as st
-from reports.writer import write_report
+from mebench.reports import statistics as st
+from mebench.reports.writer import write_report
 
 CLASSES = ["negative", "positive", "surprise"]
 SOURCES = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM"}
@@ -276,7 +276,7 @@ def test_published_rows_are_marked_and_cited(report):
 
 
 def test_shipped_published_table_matches_the_shared_reference():
-    from reports.published import published_source, published_table
+    from mebench.reports.published import published_source, published_table
     from tests.conftest import REFERENCE
 
     table = published_table()
@@ -328,8 +328,8 @@ def test_figures_are_written_as_pdf_and_png(report):
 
 def test_figure_data(report):
     from mebench.metrics import confusion_matrix
-    from reports import analysis
-    from reports.results import load_predictions
+    from mebench.reports import analysis
+    from mebench.reports.results import load_predictions
 
     folder, _ = report
     preds = load_predictions(folder)
@@ -390,7 +390,7 @@ def test_cli_report_options(report, tmp_path):
 
 
 def test_friedman_skips_blocks_where_every_method_ties():
-    from reports.analysis import friedman_analysis
+    from mebench.reports.analysis import friedman_analysis
 
     rows = [dict(method=m, protocol="composite", group=g, metric="uf1", mean=0.5)
             for m in ("a", "b", "c") for g in ("Full", "SMIC", "SAMM")]

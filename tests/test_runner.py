@@ -15,7 +15,7 @@ from mebench import plugins
 from mebench.runner import RunConfig, run_grid
 from mebench.selection import EpochSelection
 from mebench.store import ResultStore
-from reports.results import load_predictions
+from mebench.reports.results import load_predictions
 from tests.conftest import REPO
 from tests.plugin_fixtures import NearestCentroid, ScriptedEpochs
 
@@ -164,7 +164,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path, plugin_path):
     # no finished cell was recomputed
     pd.testing.assert_series_equal(after.loc[before.index, "finished_at"], before["finished_at"])
     # the same final table as an uninterrupted run
-    from reports.writer import write_report
+    from mebench.reports.writer import write_report
 
     write_report(interrupted)
     write_report(fresh)

@@ -16,7 +16,7 @@ from scipy import stats as sps  # noqa: E402
 
 from mebench.errors import DataError, UnknownNameError  # noqa: E402
 from mebench.metrics import accuracy, uar, uf1  # noqa: E402
-from reports.statistics import (  # noqa: E402
+from mebench.reports.statistics import (  # noqa: E402
     _cliques,
     bootstrap_ci,
     cd_diagram,

@@ -89,4 +89,5 @@ def raw_loader(scan: Callable[[str | None], Scan], doc: str) -> Callable[..., Da
         return dataset_from_scan(scan(path), cache_dir=cache_dir, config=pipeline, workers=workers)
 
     load.__doc__ = doc
+    load.__module__ = scan.__module__  # the kind's module: its docstring documents the layouts it reads
     return load

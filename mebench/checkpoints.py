@@ -1,4 +1,4 @@
-"""Evaluate released per-fold checkpoints without training (`mebench evaluate`).
+"""Evaluate released per-fold checkpoints without training (`mebench evaluate`, `mebench.evaluate`).
 
 A release holds one state dict per leave-one-subject-out fold, named after the held-out
 subject's id (`sub01.pth`, `s01.pth`, `006.pth`: the STSTNet and HTNet layout); where two
