@@ -233,3 +233,68 @@ def test_placements_split_the_cores():
     assert len(auto) == cores and {p.threads for p in auto} == {1}
     one = placements("cpu", 1, 1)
     assert len(one) == 1 and one[0].threads == cores
+
+
+def test_a_plugin_with_a_device_parameter_gets_a_clear_message():
+    from mebench.errors import PluginLoadError
+    from mebench.method import validate_method_class
+
+    class Old(Sleeper):
+        def __init__(self, *, num_classes: int = 3, seed: int = 0, device: str = "cpu"):
+            self.num_classes, self.seed, self.device = num_classes, seed, device
+
+    Old.info = Sleeper.info
+    with pytest.raises(PluginLoadError, match="takes 'device' as a constructor parameter: since mebench 0.2 the "
+                                              "device and precision are not method parameters"):
+        validate_method_class("sleeper", Old)
+
+
+def test_bf16_is_its_own_result_and_labelled(tmp_path, tiny_data):
+    from mebench.reports.results import load_run
+
+    for precision in ("fp32", "bf16"):
+        summary = run_grid(RunConfig(methods=("ststnet",), protocol="loso", out=tmp_path, data=tiny_data,
+                                     preset="quick", params=(("epochs", 1),), precision=precision))
+        assert summary.done == 6 and not summary.failed  # a new precision is new cells
+    variants = set(load_run(tmp_path).preds["variant"])
+    assert variants == {"ststnet", "ststnet [bf16]"}
+
+
+def test_ray_executor_without_ray_names_the_extra(tmp_path, tiny_data, monkeypatch):
+    from mebench.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ConfigError, match=r"--executor ray needs Ray: pip install 'mebench\[ray\]'"):
+        run_grid(RunConfig(methods=("majority",), protocol="loso", out=tmp_path, data=tiny_data, executor="ray"))
+
+
+def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    script = textwrap.dedent(f"""
+        import sys
+        from mebench import plugins
+        from mebench.cli import app
+        from tests.conftest import make_tiny_dataset
+        from tests.plugin_fixtures import Sleeper
+        plugins.register_method(Sleeper)
+        plugins.datasets.register("tiny", make_tiny_dataset, source="test")
+        sys.exit(app(["run", "--methods", "sleeper", "--protocol", "loso", "--data", "tiny", "--param", "delay=0.6",
+                      "--executor", "local", "--workers", "2", "--out", {str(tmp_path)!r}]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "results.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if db.exists() and (tmp_path / ".mebench.lock").exists():
+            try:
+                if (ResultStore(tmp_path).cells()["status"] == "done").sum() >= 2:
+                    break
+            except DataError:
+                pass
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "stopped: interrupted:" in stderr and "run the same command again to compute the rest" in stderr
+    done = ResultStore(tmp_path).cells()
+    assert 2 <= (done["status"] == "done").sum() < 6

@@ -8,7 +8,7 @@ from mebench.checks import check_method, method_checks
 from mebench.errors import ConfigError
 from mebench.method import Method, MethodInfo
 
-BUILTIN = ["htnet", "htnet-corrected", "ststnet"]
+BUILTIN = ["htnet", "htnet-corrected", "htnet-dlib", "htnet-casme3", "ststnet", "biwoof"]
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -22,7 +22,7 @@ def test_presets_hold_the_published_settings():
     htnet = plugins.methods.get("htnet").info.presets["paper"]
     assert (htnet["image_size"], htnet["patch_size"], htnet["dim"], htnet["heads"], htnet["num_hierarchies"]) == (28, 7, 256, 3, 3)
     assert tuple(htnet["block_repeats"]) == (2, 2, 10)
-    for name in BUILTIN:
+    for name in [n for n in BUILTIN if n != "biwoof"]:  # the published STSTNet/HTNet training settings
         paper = plugins.methods.get(name).info.presets["paper"]
         assert (paper["lr"], paper["batch_size"], paper["epochs"]) == (5e-5, 256, 800)
     assert plugins.methods.get("htnet").info.input == "htnet-regions"
@@ -60,3 +60,27 @@ def test_conformance_checks_catch_a_broken_method():
     checks = {c.__name__: c for c in method_checks(_Sloppy)}
     with pytest.raises(AssertionError, match="num_classes columns"):
         checks["check_absent_class"]()
+
+
+def test_biwoof_features_weight_orientations_by_magnitude_and_blocks_by_strain():
+    from mebench.methods.biwoof import biwoof_features
+
+    X = np.zeros((1, 3, 28, 28), np.float32)
+    X[0, 1] = 100.0  # v, the still face at 100
+    X[0, 2] = 100.0  # u
+    X[0, 2, :14, :14] = 150.0  # the top-left block moves right (+u): orientation 0
+    X[0, 0, :14, :14] = 255.0  # and strains; the rest of the face is still (strain 0)
+    f = biwoof_features(X, blocks=2, bins=8).reshape(2, 2, 8)
+    assert f[0, 0, 0] > 0 and np.count_nonzero(f) == 1  # one block, one bin: right, magnitude x strain
+    flipped = X.copy()
+    flipped[0, 2, :14, :14] = 50.0  # moving left instead: orientation pi
+    assert biwoof_features(flipped, 2, 8).reshape(2, 2, 8)[0, 0, 4] > 0
+
+
+def test_biwoof_learns_a_separable_flow_and_refuses_epoch_selection(tmp_path, tiny_data):
+    import mebench
+
+    summary = mebench.run(["biwoof"], protocol="loso", data=[tiny_data], out=tmp_path)
+    assert summary.done == 6 and not summary.failed
+    with pytest.raises(ConfigError, match="does not train in epochs"):
+        mebench.run(["biwoof"], protocol="loso", data=[tiny_data], epoch_selection=["oracle"], out=tmp_path)
