@@ -23,6 +23,7 @@ import os
 import queue
 import signal
 import socket
+import threading
 import time
 import traceback
 from collections import deque
@@ -133,8 +134,22 @@ class SerialExecutor(Executor):
 
 
 # -- local worker processes --------------------------------------------------------------------------
-def _worker_main(index: int, placement: Placement, inputs: dict[str, CellInputs], tasks, results) -> None:
+def _exit_when_orphaned(driver_pid: int, interval: float = 1.0) -> None:
+    """A worker whose driver died (killed, crashed) stops at once instead of training for nobody."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != driver_pid:
+                os._exit(1)  # no cleanup: the results queue has no reader left
+
+    threading.Thread(target=watch, name="mebench-orphan-watch", daemon=True).start()
+
+
+def _worker_main(index: int, placement: Placement, inputs: dict[str, CellInputs], tasks, results,
+                 driver_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _exit_when_orphaned(driver_pid)
     import torch
 
     torch.set_num_threads(placement.threads)
@@ -182,7 +197,7 @@ class LocalExecutor(Executor):
 
         def spawn(i: int) -> None:
             task_queue = ctx.Queue()
-            process = ctx.Process(target=_worker_main, args=(i, self.slots[i], inputs, task_queue, results),
+            process = ctx.Process(target=_worker_main, args=(i, self.slots[i], inputs, task_queue, results, os.getpid()),
                                   name=f"mebench-worker-{i}", daemon=True)
             process.start()
             workers[i] = (process, task_queue)

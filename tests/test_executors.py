@@ -298,3 +298,44 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
     assert "stopped: interrupted:" in stderr and "run the same command again to compute the rest" in stderr
     done = ResultStore(tmp_path).cells()
     assert 2 <= (done["status"] == "done").sum() < 6
+
+
+def test_workers_stop_when_their_driver_is_killed(tmp_path):
+    """A driver killed with SIGKILL cannot tell its workers; they notice and exit instead of training on."""
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    script = textwrap.dedent(f"""
+        import sys
+        from mebench import plugins
+        from mebench.cli import app
+        from tests.conftest import make_tiny_dataset
+        from tests.plugin_fixtures import Sleeper
+        plugins.register_method(Sleeper)
+        plugins.datasets.register("tiny", make_tiny_dataset, source="test")
+        sys.exit(app(["run", "--methods", "sleeper", "--protocol", "loso", "--data", "tiny",
+                      "--param", "delay=120", "--param", "pid_dir={pid_dir}",
+                      "--executor", "local", "--workers", "2", "--out", {str(tmp_path / 'run')!r}]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list(pid_dir.iterdir())) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    workers = {int(p.read_text()) for p in pid_dir.iterdir()}
+    assert len(workers) == 2, "both workers started a cell"
+    proc.kill()
+    proc.wait()
+
+    def alive(pid: int) -> bool:  # a zombie (exited, not yet reaped by init) counts as gone
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.time() + 30
+    while any(alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"worker processes {left} outlived their killed driver"
