@@ -20,7 +20,7 @@ _GROUPS = {"full": "Full", "smic": "SMIC", "casme2": "CASME II", "samm": "SAMM"}
 
 
 def _text() -> str:
-    return (resources.files("reports") / PUBLISHED_FILE).read_text(encoding="utf-8")
+    return (resources.files(__package__) / PUBLISHED_FILE).read_text(encoding="utf-8")
 
 
 def published_source() -> str:

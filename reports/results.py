@@ -130,7 +130,8 @@ def load_predictions(run_dir: Path | str) -> pd.DataFrame:
 
 def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, str]:
     """Method name (or, with `display`, its display name: HTNet, OFF-ApexNet), qualified only as far as
-    needed to tell configurations in the same run apart: preset, the parameters that differ
+    needed to tell configurations in the same report apart: preset (on every row once presets differ), the
+    parameters that differ
     (`ststnet (lr=0.001)`), precision, data, epoch selection. Keyed by the VARIANT_KEYS values."""
     combos = cells.drop_duplicates(VARIANT_KEYS)
     params = {(r.method, r.params_hash): json.loads(r.params) if isinstance(r.params, str) else {}
@@ -140,7 +141,7 @@ def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, st
     for row in combos.itertuples(index=False):
         same = combos[combos["method"] == row.method]
         label = _display_name(row) if display else row.method
-        if same["preset"].nunique() > 1:
+        if combos["preset"].nunique() > 1:  # a cheap configuration beside a paper one says so on every row
             label += f" [{row.preset}]"
         hashes = list(dict.fromkeys(same.loc[same["preset"] == row.preset, "params_hash"]))
         if len(hashes) > 1:

@@ -291,8 +291,10 @@ def test_release_csv_may_not_point_outside_the_release(tmp_path, column, value, 
     assert result.exit_code == 1 and f"{CSV_NAME} line 3" in result.output and expected in result.output
 
 
-def test_faces_not_found_are_counted_and_named_at_check_and_run_time(tmp_path):
+def test_faces_not_found_are_counted_and_named_at_check_and_run_time(tmp_path, monkeypatch):
     import cv2
+
+    from mebench.datasets import htnet_release
 
     from mebench.datasets.htnet_release import FACE_DIR
 
@@ -306,6 +308,12 @@ def test_faces_not_found_are_counted_and_named_at_check_and_run_time(tmp_path):
     assert run.exit_code == 0, run.output
     warning = [line for line in run.output.splitlines() if line.startswith("warning: htnet-release: no face found")]
     assert len(warning) == 1 and "3 of 3 apex faces" in warning[0] and "smic/s01/s01_ne_01" in warning[0]
+    # a run names the first few; the check names every one
+    monkeypatch.setattr(htnet_release, "MISSING_FACES_SHOWN", 2)
+    run = invoke("run", "--methods", "htnet", "--preset", "quick", "--param", "epochs=1", "--data",
+                 f"htnet-release:{root}", "--protocol", "loso", "--out", tmp_path / "r2", "--seeds", "1")
+    warning = [line for line in run.output.splitlines() if line.startswith("warning: htnet-release: no face found")]
+    assert len(warning) == 1 and f"and 1 more (`mebench datasets check htnet-release:{root}` lists" in warning[0]
 
 
 # ---------------------------------------------------------------------------- the feature cache

@@ -100,3 +100,20 @@ def test_default_reference_is_the_first_method_named(tmp_path):
     save(store, "ststnet", 0)  # a run of `--methods ststnet,htnet` stores ststnet's cells first
     save(store, "htnet", 0)
     assert write_report(tmp_path, figures=False).reference == "ststnet"
+
+
+def test_variant_labels_say_preset_params_and_selection_only_where_rows_differ():
+    from mebench.reports.results import variant_labels
+
+    def cell(method, preset, params, selection="final", precision="fp32", data="htnet-release"):
+        return dict(method=method, preset=preset, params=json.dumps(params), params_hash=json.dumps(params),
+                    precision=precision, data=data, epoch_selection=selection)
+
+    one_preset = pd.DataFrame([cell("htnet", "paper", {"lr": 1}), cell("ststnet", "paper", {"lr": 1}),
+                               cell("ststnet", "paper", {"lr": 2}), cell("htnet", "paper", {"lr": 1}, "oracle")])
+    assert sorted(variant_labels(one_preset).values()) == ["htnet", "htnet (oracle)", "ststnet (lr=1)",
+                                                           "ststnet (lr=2)"]
+    mixed = pd.DataFrame([cell("htnet", "quick", {"lr": 1}), cell("ststnet", "paper", {"lr": 1}),
+                          cell("ststnet", "paper", {"lr": 1}, precision="bf16")])
+    assert sorted(variant_labels(mixed, display=True).values()) == ["HTNet [quick]", "STSTNet [paper]",
+                                                                    "STSTNet [paper] [bf16]"]

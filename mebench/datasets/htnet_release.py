@@ -283,6 +283,7 @@ LANDMARK_STEPS = {
 }
 # The landmark step behind each landmark primitive (mebench.representations) on this dataset.
 LANDMARK_PRIMITIVES = {"landmarks:htnet": "mtcnn", "landmarks:dlib": "dlib"}
+MISSING_FACES_SHOWN = 8  # a run names a few; `datasets check` names them all
 
 
 class ReleaseFeatures:
@@ -319,9 +320,12 @@ class ReleaseFeatures:
             self._warned.add(step)
             missing = self.table["sample"][~found].tolist()
             if missing:
+                shown = ", ".join(missing[:MISSING_FACES_SHOWN])
+                if len(missing) > MISSING_FACES_SHOWN:
+                    shown += (f" and {len(missing) - MISSING_FACES_SHOWN} more (`mebench datasets check "
+                              f"htnet-release:{self.root}` lists every one)")
                 warnings.warn(f"htnet-release: no face found by {step} on {len(missing)} of {len(found)} apex faces; "
-                              f"their landmarks are {LANDMARK_STEPS[step].fallback}: {', '.join(missing)}",
-                              stacklevel=2)
+                              f"their landmarks are {LANDMARK_STEPS[step].fallback}: {shown}", stacklevel=2)
         return packed[:, :10].reshape(-1, 5, 2), found
 
     def _compute_landmarks(self, step: str) -> np.ndarray:
