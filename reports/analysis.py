@@ -338,7 +338,8 @@ def oracle_epochs(preds: pd.DataFrame) -> pd.DataFrame:
 def method_costs(cells: pd.DataFrame) -> pd.DataFrame:
     """What each method variant costs, as reviewers ask: trainable parameters and forward FLOPs per sample
     (torch's FlopCounterMode on one (1, 3, 28, 28) input; NaN for a method that is not a torch network or
-    whose plugin is not installed), training time per fold (mean and total seconds over done cells), the
+    whose plugin is not installed), training time per fold (median, robust to a fold that was paused or
+    shared its cores, and total seconds over done cells), the
     devices it ran on. One row per variant and protocol (selections of one training share the row)."""
     done = cells[cells["status"] == "done"]
     rows = []
@@ -352,7 +353,7 @@ def method_costs(cells: pd.DataFrame) -> pd.DataFrame:
         trainings = part.drop_duplicates("key")
         seconds = pd.to_numeric(trainings["seconds"], errors="coerce")
         rows.append(dict(method=variant, protocol=protocol, epoch_selection=first["epoch_selection"],
-                         parameters=params, flops_per_sample=flops, seconds_per_fold=float(seconds.mean()),
+                         parameters=params, flops_per_sample=flops, seconds_per_fold=float(seconds.median()),
                          seconds_total=float(seconds.sum()), folds=int(len(trainings)),
                          devices=", ".join(sorted({str(d) for d in trainings["device"].dropna()})) or "-"))
     return pd.DataFrame(rows, columns=["method", "protocol", "epoch_selection", "parameters", "flops_per_sample",

@@ -414,7 +414,7 @@ def latex_methods_table(costs: pd.DataFrame) -> str:
         lines.append(f"{_tex_escape(r.method)} & {_count(r.parameters)} & {_count(r.flops_per_sample)} & "
                      f"{r.seconds_per_fold:.1f} & {_tex_escape(r.devices)} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}",
-              r"\caption{Model size, forward FLOPs per 28$\times$28 sample (torch's flop counter) and mean training time "
+              r"\caption{Model size, forward FLOPs per 28$\times$28 sample (torch's flop counter) and median training time "
               r"per fold, with the device it ran on.}", r"\label{tab:mebench-methods}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
