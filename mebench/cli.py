@@ -556,7 +556,7 @@ def datasets_check(
 def datasets_prepare(
     spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (casme2, samm, smic, casme3, mmew).")],
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Processes (default $MEBENCH_WORKERS, else every core).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
 ) -> None:
     """Compute and cache every clip's features ahead of a run (faces, flow, flow image, landmarks), using

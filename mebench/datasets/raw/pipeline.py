@@ -153,10 +153,8 @@ class PipelineConfig:
 
 
 def resolve_workers(workers: int | None) -> int:
-    if workers is None:
-        env = os.environ.get("MEBENCH_WORKERS")
-        workers = int(env) if env else (os.cpu_count() or 1)
-    return max(1, int(workers))
+    """Processes for preprocessing: as asked, else every core."""
+    return max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
 
 
 class Pipeline:
@@ -396,7 +394,7 @@ def compute_all(records: Sequence[ClipRecord], config: PipelineConfig, cache: Ar
     every record.
 
     Records already cached are skipped. With more than one worker and at least PARALLEL_MIN
-    missing, clips are spread over `workers` processes (default: $MEBENCH_WORKERS or every
+    missing, clips are spread over `workers` processes (default: every
     core), each writing its clip's outputs to the cache as it finishes. A DataError in any clip
     stops the work and is raised; what was cached before stays. Returns the Pipeline whose
     timings/counts hold what was computed (workers' included)."""
