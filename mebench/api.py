@@ -91,9 +91,10 @@ def evaluate(method: str, weights: str | Path, *, protocol: str = "composite", d
 
 def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | None = None, reference: str | None = None,
            published: bool = False, resamples: int = 2000, permutations: int = 10000, seed: int = 0,
-           figures: bool = True, digits: int = 4, percent: bool = False):
+           figures: bool = True, digits: int = 4, percent: bool = False, seeds: Sequence[int] | None = None):
     """Write the report of one run folder (into it, or `out`), or of several together (`out` required):
-    tables (LaTeX, Markdown, CSV), tests against a reference, figures and report.md. Returns the Report:
+    tables (LaTeX, Markdown, CSV), tests against a reference, figures and report.md; `seeds` reports only
+    those seeds' cells (e.g. the finished ones while others still run). Returns the Report:
     `.summary` (DataFrame: method, protocol, group, metric, mean, std, CI), `.stats`, `.files`, ..."""
     from mebench.reports.writer import write_report
 
@@ -104,6 +105,10 @@ def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | Non
         raise ConfigError("reporting several run folders together needs out: the folder to write the report into")
     if resamples < 1 or permutations < 1:
         raise ConfigError("resamples and permutations must be positive")
+    if seeds is not None:
+        seeds = list(dict.fromkeys(as_list(seeds, "seeds", "[0, 1, 2]")))
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise ConfigError(f"seeds {seeds!r}: expected whole numbers, e.g. [0, 1, 2]")
     return write_report([Path(d) for d in dirs] if len(dirs) > 1 else Path(dirs[0]), out, reference=reference,
                         published=published, n_resamples=resamples, n_permutations=permutations, seed=seed,
-                        figures=figures, digits=digits, percent=percent)
+                        figures=figures, digits=digits, percent=percent, seeds=seeds)

@@ -327,6 +327,9 @@ def report(
     digits: Annotated[int, typer.Option(help="Digits after the point in the tables (the field often prints 2).")] = 4,
     percent: Annotated[bool, typer.Option(
         "--percent", help="Print scores as percentages (e.g. --percent --digits 1).")] = False,
+    seeds: Annotated[Optional[str], typer.Option(
+        help="Report only these comma-separated seeds (e.g. the finished ones while others still run); "
+             "default: every seed in the run folders.")] = None,
 ) -> None:
     """Write the results section of a paper: tables (LaTeX, Markdown, CSV), statistical tests against a
     reference method, figures and report.md; print the table."""
@@ -336,7 +339,7 @@ def report(
     dirs = run_dirs or [Path("mebench-results")]
     rep = api.report(dirs if len(dirs) > 1 else dirs[0], out=out_dir, reference=reference, published=published,
                      resamples=resamples, permutations=permutations, seed=seed, figures=figures, digits=digits,
-                     percent=percent)
+                     percent=percent, seeds=parse_seeds(seeds) if seeds is not None else None)
     for protocol in rep.protocols:
         say(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt))
         say()

@@ -8,6 +8,7 @@ separately for each seed.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,9 +46,10 @@ class RunResults:
         return None
 
 
-def load_run(run_dir: Path | str | list) -> RunResults:
+def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> RunResults:
     """Everything a report reads from a run folder, or from several together (their cells, predictions,
-    epoch records and specifications merged; a cell stored in two folders counts once)."""
+    epoch records and specifications merged; a cell stored in two folders counts once). ``seeds``: only
+    the cells of these seeds (e.g. the seeds that have finished while others still run)."""
     dirs = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
     cells, raw, records, runs = [], [], {}, []
     for i, folder in enumerate(dirs):
@@ -66,6 +68,8 @@ def load_run(run_dir: Path | str | list) -> RunResults:
         runs.append(store.runs().assign(folder=str(folder)))
     cells = pd.concat(cells, ignore_index=True).drop_duplicates("key")
     raw = pd.concat(raw, ignore_index=True).drop_duplicates(["cell_key", "sample"])
+    if seeds is not None:
+        cells, raw = _of_seeds(cells, raw, seeds, dirs)
     preds, available = expand_selections(raw, cells, records)
     cells = expand_cells(cells, available)
     labels, shown = variant_labels(cells), variant_labels(cells, display=True)
@@ -75,6 +79,18 @@ def load_run(run_dir: Path | str | list) -> RunResults:
         frame["display_name"] = [shown[k] for k in keys]
     preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
     return RunResults(preds, cells, records, pd.concat(runs, ignore_index=True))
+
+
+def _of_seeds(cells: pd.DataFrame, raw: pd.DataFrame, seeds: Sequence[int], dirs: list) -> tuple:
+    """The cells and predictions of ``seeds``; an error naming the stored seeds when one has no result."""
+    stored = sorted(set(cells.loc[cells["status"] == "done", "seed"].astype(int)))
+    absent = [s for s in seeds if s not in stored]
+    if absent:
+        where = ", ".join(str(d) for d in dirs)
+        raise DataError(f"--seeds: no finished cell of seed {', '.join(map(str, absent))} in {where} "
+                        f"(finished seeds: {', '.join(map(str, stored)) or 'none'})")
+    cells = cells[cells["seed"].astype(int).isin(seeds)]
+    return cells, raw[raw["cell_key"].isin(set(cells["key"]))]
 
 
 def expand_selections(raw: pd.DataFrame, cells: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, set]:

@@ -7,6 +7,7 @@ from ``reports.tables``, the figures from ``reports.figures`` and the index from
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,18 +44,22 @@ class Report:
 def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, *, reference: str | None = None,
                  published: bool = False, n_resamples: int = 2000, n_permutations: int = 10000, seed: int = 0,
                  level: float = 0.95, alpha: float = 0.05, figures: bool = True, digits: int = 4,
-                 percent: bool = False) -> Report:
+                 percent: bool = False, seeds: Sequence[int] | None = None) -> Report:
     several = isinstance(run_dir, (list, tuple))
     if several and out_dir is None:
         raise DataError("a report of several run folders needs --out: the folder to write it into")
     run_dir = [Path(d) for d in run_dir] if several else Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
-    run = load_run(run_dir)  # DataError, before anything is created, when there is nothing to report
+    run = load_run(run_dir, seeds)  # DataError, before anything is created, when there is nothing to report
+    notes = []
+    if seeds is not None:
+        notes.append(f"seeds reported: {', '.join(map(str, seeds))} (report --seeds); cells of other seeds in the "
+                     "run folder are left out")
     created = _missing_folders(out)
     try:
         return _write(run, run_dir, out, reference=reference, published=published, n_resamples=n_resamples,
                       n_permutations=n_permutations, seed=seed, level=level, alpha=alpha, figures=figures,
-                      fmt=NumberFormat(digits, percent))
+                      fmt=NumberFormat(digits, percent), notes=notes)
     except BaseException:
         for folder in created:  # a failed report leaves no folder of its own behind
             shutil.rmtree(folder, ignore_errors=True)
@@ -72,7 +77,7 @@ def _missing_folders(path: Path) -> list[Path]:
 
 
 def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, n_permutations, seed, level, alpha,
-           figures, fmt: NumberFormat) -> Report:
+           figures, fmt: NumberFormat, notes: list[str]) -> Report:
     if out.exists() and not out.is_dir():
         raise DataError(f"report folder {out} is a file, not a folder")
     try:
@@ -97,7 +102,6 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
     # `method` and add `display_name`.
     names = dict(zip(preds["variant"], preds["display_name"]))
     shown = _Shown(names)
-    notes: list[str] = []
     pub, source = None, ""
     if published:
         pub, source = published_summary(), published_source()

@@ -117,3 +117,26 @@ def test_variant_labels_say_preset_params_and_selection_only_where_rows_differ()
                           cell("ststnet", "paper", {"lr": 1}, precision="bf16")])
     assert sorted(variant_labels(mixed, display=True).values()) == ["HTNet [quick]", "STSTNet [paper]",
                                                                     "STSTNet [paper] [bf16]"]
+
+
+def test_seeds_reports_the_finished_seeds_while_others_run(tmp_path):
+    from mebench.errors import DataError
+
+    store = ResultStore(tmp_path)
+    save(store, "htnet", 0)
+    save(store, "htnet", 1)
+    store.save_cell(dict(key="htnet-1-final-casme2/sub01", method="htnet", preset="paper", params="{}",
+                         params_hash="abc123", dataset="synthetic", dataset_source="synthetic",
+                         dataset_fingerprint="f", protocol="composite", fold="casme2/sub01", n_folds=2, seed=1,
+                         training="full", selections=json.dumps(["final"]), class_names=json.dumps(CLASSES),
+                         mebench_version="0", versions="{}", status="pending"), [])
+    everything = write_report(tmp_path, tmp_path / "all", figures=False)
+    assert everything.incomplete  # seed 1 lacks a fold: marked ‡
+    finished = write_report(tmp_path, tmp_path / "seed0", figures=False, seeds=[0])
+    assert not finished.incomplete
+    assert set(pd.read_csv(tmp_path / "seed0" / "results.csv")["seed"]) == {0}
+    report_md = (tmp_path / "seed0" / "report.md").read_text()
+    assert "seeds reported: 0" in report_md and "- **Seeds**: 0\n" in report_md
+    with pytest.raises(DataError, match=r"seed 7 .*finished seeds: 0, 1"):
+        write_report(tmp_path, tmp_path / "seed7", figures=False, seeds=[7])
+    assert not (tmp_path / "seed7").exists()
