@@ -205,6 +205,31 @@ def completeness(cells: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def finished_seeds_only(run: RunResults) -> tuple[RunResults, list[str]]:
+    """Per variant and protocol with at least one seed whose every fold is done, only those seeds: a
+    partly run seed pools fewer subjects, so averaging it with finished ones compares unlike scores.
+    A variant with no finished seed keeps what it has (marked incomplete). Returns the filtered run
+    and one note per variant whose unfinished seeds were left out."""
+    drop, notes = set(), []
+    for (variant, protocol), part in completeness(run.cells).groupby(["variant", "protocol"], sort=False):
+        if part["complete"].all() or not part["complete"].any():
+            continue
+        kept = ", ".join(str(s) for s in part.loc[part["complete"], "seed"])
+        unfinished = part[~part["complete"]]
+        drop |= {(variant, protocol, int(seed)) for seed in unfinished["seed"]}
+        left = "; ".join(f"seed {r.seed}: {r.done} of {r.n_folds} folds done" for r in unfinished.itertuples())
+        notes.append(f"`{variant}` ({protocol}) is reported on seed {kept} (every fold done); its unfinished seeds "
+                     f"are left out until they finish ({left})")
+    if not drop:
+        return run, notes
+
+    def kept_rows(frame: pd.DataFrame) -> pd.Series:
+        keys = zip(frame["variant"], frame["protocol"], frame["seed"].astype(int))
+        return pd.Series([k not in drop for k in keys], index=frame.index, dtype=bool)
+
+    return RunResults(run.preds[kept_rows(run.preds)], run.cells[kept_rows(run.cells)], run.records, run.runs), notes
+
+
 def incomplete_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(protocol, variant) -> what is missing, for every variant with a fold not done under some seed,
     e.g. "61 of 68 folds (seed 0: 5 failed, 2 not run)"."""

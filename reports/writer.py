@@ -17,7 +17,8 @@ from mebench.errors import DataError
 from mebench.reports import analysis
 from mebench.reports.index import IndexContext, render_index
 from mebench.reports.published import PUBLISHED_PROTOCOL, published_source, published_summary
-from mebench.reports.results import completeness, incomplete_notes, load_run, predictions_csv_frame, tidy_results
+from mebench.reports.results import (completeness, finished_seeds_only, incomplete_notes, load_run,
+                                     predictions_csv_frame, tidy_results)
 from mebench.reports.tables import (NumberFormat, latex_dataset_table, latex_methods_table, latex_table, markdown_methods_table,
                             markdown_table, wide_summary)
 
@@ -51,7 +52,7 @@ def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, 
     run_dir = [Path(d) for d in run_dir] if several else Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     run = load_run(run_dir, seeds)  # DataError, before anything is created, when there is nothing to report
-    notes = []
+    run, notes = finished_seeds_only(run)
     if seeds is not None:
         notes.append(f"seeds reported: {', '.join(map(str, seeds))} (report --seeds); cells of other seeds in the "
                      "run folder are left out")

@@ -119,24 +119,33 @@ def test_variant_labels_say_preset_params_and_selection_only_where_rows_differ()
                                                                     "STSTNet [paper] [bf16]"]
 
 
-def test_seeds_reports_the_finished_seeds_while_others_run(tmp_path):
+def test_unfinished_seeds_are_left_out_while_a_finished_one_exists(tmp_path):
+    """A partly run seed pools fewer subjects: it is not averaged with finished seeds, and report.md
+    says so; asked for alone (--seeds), it is reported and marked incomplete."""
     from mebench.errors import DataError
 
     store = ResultStore(tmp_path)
     save(store, "htnet", 0)
     save(store, "htnet", 1)
+    save(store, "htnet", 1, flip=True)  # seed 1 differs from seed 0, so its absence shows in the numbers
     store.save_cell(dict(key="htnet-1-final-casme2/sub01", method="htnet", preset="paper", params="{}",
                          params_hash="abc123", dataset="synthetic", dataset_source="synthetic",
                          dataset_fingerprint="f", protocol="composite", fold="casme2/sub01", n_folds=2, seed=1,
                          training="full", selections=json.dumps(["final"]), class_names=json.dumps(CLASSES),
                          mebench_version="0", versions="{}", status="pending"), [])
-    everything = write_report(tmp_path, tmp_path / "all", figures=False)
-    assert everything.incomplete  # seed 1 lacks a fold: marked ‡
-    finished = write_report(tmp_path, tmp_path / "seed0", figures=False, seeds=[0])
-    assert not finished.incomplete
-    assert set(pd.read_csv(tmp_path / "seed0" / "results.csv")["seed"]) == {0}
-    report_md = (tmp_path / "seed0" / "report.md").read_text()
-    assert "seeds reported: 0" in report_md and "- **Seeds**: 0\n" in report_md
+    default = write_report(tmp_path, tmp_path / "all", figures=False)
+    assert not default.incomplete
+    results = pd.read_csv(tmp_path / "all" / "results.csv")
+    assert set(results["seed"]) == {0}
+    assert results.query("group == 'Full' and metric == 'uf1'")["value"].item() == pytest.approx(FULL_UF1)
+    report_md = (tmp_path / "all" / "report.md").read_text()
+    assert "`htnet` (composite) is reported on seed 0 (every fold done)" in report_md
+    assert "seed 1: 1 of 2 folds done" in report_md
+
+    alone = write_report(tmp_path, tmp_path / "seed1", figures=False, seeds=[1])
+    assert alone.incomplete == {("composite", "htnet"): "1 of 2 folds done (seed 1: 1 not run)"}
+    report_md = (tmp_path / "seed1" / "report.md").read_text()
+    assert "seeds reported: 1" in report_md and "- **Seeds**: 1\n" in report_md
     with pytest.raises(DataError, match=r"seed 7 .*finished seeds: 0, 1"):
         write_report(tmp_path, tmp_path / "seed7", figures=False, seeds=[7])
     assert not (tmp_path / "seed7").exists()
