@@ -141,8 +141,10 @@ def _spec_section(ctx: IndexContext) -> list[str]:
         execution = spec.get("execution", {})
         how = ", ".join(f"{k} {v}" for k, v in execution.items()) or f"device {spec.get('device', '?')}"
         folder = f" (folder {r.folder})" if isinstance(ctx.run_dir, list) else ""
+        # missing (NaN once folders are merged) when the run was interrupted or is still running
+        ended = r.finished_at if isinstance(r.finished_at, str) and r.finished_at else "(not finished)"
         lines += [f"{r.id}. `{command_line(r.command, spec)}`{folder}",
-                  f"   on {r.host}, {r.started_at} to {r.finished_at or '(not finished)'}; {how}; "
+                  f"   on {r.host}, {r.started_at} to {ended}; {how}; "
                   + ", ".join(f"{k} {v}" for k, v in versions.items())]
     return lines + [""]
 

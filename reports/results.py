@@ -214,11 +214,12 @@ def finished_seeds_only(run: RunResults) -> tuple[RunResults, list[str]]:
     for (variant, protocol), part in completeness(run.cells).groupby(["variant", "protocol"], sort=False):
         if part["complete"].all() or not part["complete"].any():
             continue
-        kept = ", ".join(str(s) for s in part.loc[part["complete"], "seed"])
+        finished = [str(s) for s in part.loc[part["complete"], "seed"]]
+        kept = ("seeds " if len(finished) > 1 else "seed ") + ", ".join(finished)
         unfinished = part[~part["complete"]]
         drop |= {(variant, protocol, int(seed)) for seed in unfinished["seed"]}
         left = "; ".join(f"seed {r.seed}: {r.done} of {r.n_folds} folds done" for r in unfinished.itertuples())
-        notes.append(f"`{variant}` ({protocol}) is reported on seed {kept} (every fold done); its unfinished seeds "
+        notes.append(f"`{variant}` ({protocol}) is reported on {kept} (every fold done); its unfinished seeds "
                      f"are left out until they finish ({left})")
     if not drop:
         return run, notes

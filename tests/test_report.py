@@ -149,3 +149,24 @@ def test_unfinished_seeds_are_left_out_while_a_finished_one_exists(tmp_path):
     with pytest.raises(DataError, match=r"seed 7 .*finished seeds: 0, 1"):
         write_report(tmp_path, tmp_path / "seed7", figures=False, seeds=[7])
     assert not (tmp_path / "seed7").exists()
+
+
+def test_an_unfinished_invocation_says_so_in_a_report_of_several_folders(tmp_path):
+    # c: a folder written before runs were recorded (no invocation stored)
+    for seed, (name, finished) in enumerate((("a", "2026-01-01T01:00:00"), ("b", None), ("c", "-"))):
+        (tmp_path / name).mkdir()
+        store = ResultStore(tmp_path / name)
+        if finished != "-":
+            run_id = store.begin_run("run", {"methods": ["htnet"], "protocol": "composite", "seeds": [seed]},
+                                     "host-" + name, {"mebench": "0"}, "2026-01-01T00:00:00")
+            if finished:
+                store.finish_run(run_id, finished)
+            else:  # beside a finished one, as when a run is resumed: pandas reads the missing end as NaN
+                store.finish_run(store.begin_run("run", {"methods": ["htnet"], "protocol": "composite", "seeds": [seed]},
+                                                 "host-b2", {"mebench": "0"}, "2026-01-02T00:00:00"),
+                                 "2026-01-02T01:00:00")
+        save(store, "htnet", seed)
+    write_report([tmp_path / n for n in "abc"], tmp_path / "all", figures=False)
+    report_md = (tmp_path / "all" / "report.md").read_text()
+    assert "on host-a, 2026-01-01T00:00:00 to 2026-01-01T01:00:00;" in report_md
+    assert "on host-b, 2026-01-01T00:00:00 to (not finished);" in report_md and " to nan" not in report_md
