@@ -269,6 +269,7 @@ def test_ray_executor_without_ray_names_the_extra(tmp_path, tiny_data, monkeypat
 
 
 def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
+    # 6 cells of 2 s on 2 workers: the interrupt lands between the 2nd and the 6th with seconds to spare
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     script = textwrap.dedent(f"""
         import sys
@@ -278,7 +279,7 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
         from tests.plugin_fixtures import Sleeper
         plugins.register_method(Sleeper)
         plugins.datasets.register("tiny", make_tiny_dataset, source="test")
-        sys.exit(app(["run", "--methods", "sleeper", "--protocol", "loso", "--data", "tiny", "--param", "delay=0.6",
+        sys.exit(app(["run", "--methods", "sleeper", "--protocol", "loso", "--data", "tiny", "--param", "delay=2.0",
                       "--executor", "local", "--workers", "2", "--out", {str(tmp_path)!r}]))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
