@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from mebench.allocator import keep_freed_memory
 from mebench.engine import CellInputs, CellOutcome, CellSpec, execute
 from mebench.errors import ConfigError, MebenchError, PluginLoadError, UnknownNameError
 
@@ -124,6 +125,7 @@ class SerialExecutor(Executor):
         self.device = device
 
     def run(self, tasks, inputs, started, finished) -> None:
+        keep_freed_memory()
         for task in tasks:
             started(task.spec)
             outcome, error = run_task(task, inputs[task.representation], self.device)
@@ -150,6 +152,7 @@ def _worker_main(index: int, placement: Placement, inputs: dict[str, CellInputs]
                  driver_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _exit_when_orphaned(driver_pid)
+    keep_freed_memory()
     import torch
 
     torch.set_num_threads(placement.threads)
@@ -275,6 +278,7 @@ def _ray_cell(task: Task, inputs: dict[str, CellInputs], device: str, threads: i
     """The Ray task: one cell on whichever worker Ray picks."""
     import torch
 
+    keep_freed_memory()
     torch.set_num_threads(threads)
     return run_task(task, inputs[task.representation], device)
 
