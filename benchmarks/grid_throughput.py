@@ -59,7 +59,7 @@ def torch_parallelism(processes: int, keep_memory: bool, steps: int = 100) -> tu
     """One single-threaded process's time for a fixed torch training workload, and how much more work
     `processes` such processes do at once than one alone: the ceiling of process parallelism for this
     kind of work here. The processes start and import torch before the clock starts (with the start-up
-    inside the timed part, an earlier version of this script reported x1.06-1.25 where it is x1.9)."""
+    inside the timed part, an earlier version of this script reported x1.06-1.25; measured properly, x1.5-1.9)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
