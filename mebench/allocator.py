@@ -2,7 +2,7 @@
 
 glibc's malloc serves large blocks (torch's activations and gradients) with mmap and gives them
 back on free, so every training step pays page faults and the kernel zeroes the pages again. On
-the 2-vCPU development machine that was a fifth to a third of a CPU training step, and two worker
+the 2-vCPU development machine that was an eighth to a quarter of a CPU training step, and two worker
 processes slowed each other down in the kernel (the `allocator:` and `ceiling:` lines of
 `benchmarks/grid_throughput.py` measure both). Raising the mmap and trim thresholds keeps those
 blocks in the heap for reuse: a process holds on to its peak memory, and results do not change

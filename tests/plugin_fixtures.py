@@ -126,3 +126,25 @@ class Sleeper(Method):
 
     def predict_proba(self, X):
         return np.tile(self.prior_, (len(X), 1))
+
+
+class AllocatorProbe(Method):
+    """Predicts class 1 where its process keeps freed memory (`mebench.allocator`), else class 0."""
+
+    info = MethodInfo(name="allocator-probe", summary="reports its process's allocator setting (test plugin)",
+                      input="flow", citation="test", presets={"paper": {}, "quick": {}}, iterative=False)
+
+    def __init__(self, *, num_classes: int = 3, seed: int = 0):
+        self.num_classes = num_classes
+        self.seed = seed
+
+    def fit(self, X, y):
+        from mebench import allocator
+
+        self.kept_ = allocator._tuned
+        return self
+
+    def predict_proba(self, X):
+        p = np.zeros((len(X), self.num_classes))
+        p[:, int(self.kept_)] = 1.0
+        return p

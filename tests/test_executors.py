@@ -25,7 +25,7 @@ from mebench.executors import placements
 from mebench.runner import RunConfig, run_grid
 from mebench.store import ResultStore
 from tests.conftest import REPO
-from tests.plugin_fixtures import Sleeper
+from tests.plugin_fixtures import AllocatorProbe, Sleeper
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mebench[ray]')")
 
@@ -64,6 +64,20 @@ def test_serial_local_and_ray_give_the_same_predictions(tmp_path, tiny_data):
         pd.testing.assert_frame_equal(results[executor].drop(columns="proba"), results["serial"].drop(columns="proba"))
         np.testing.assert_allclose(np.array([json.loads(p) for p in results[executor]["proba"]]),
                                    np.array([json.loads(p) for p in results["serial"]["proba"]]), atol=1e-5)
+
+
+@pytest.mark.parametrize("executor", ["serial", "local", "ray"])
+def test_every_executor_keeps_freed_memory_where_cells_run(tmp_path, tiny_data, executor, monkeypatch):
+    from mebench import allocator
+
+    monkeypatch.setattr(allocator, "_tuned", False)  # this process may have been set up by an earlier test
+    plugins.register_method(AllocatorProbe)
+    try:
+        run_grid(RunConfig(out=tmp_path, methods=("allocator-probe",), protocol="loso", data=tiny_data,
+                           executor=executor, workers=2))
+    finally:
+        plugins.methods.unregister("allocator-probe")
+    assert set(ResultStore(tmp_path).predictions()["y_pred"]) == {1}
 
 
 def killer(pid_dir: Path, stop: threading.Event, killed: list[int]) -> threading.Thread:
@@ -277,6 +291,8 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
         from mebench.cli import app
         from tests.conftest import make_tiny_dataset
         from tests.plugin_fixtures import Sleeper
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, whatever pytest's process ignores
         plugins.register_method(Sleeper)
         plugins.datasets.register("tiny", make_tiny_dataset, source="test")
         sys.exit(app(["run", "--methods", "sleeper", "--protocol", "loso", "--data", "tiny", "--param", "delay=2.0",
