@@ -525,7 +525,7 @@ def _raw_spec(spec: str) -> tuple[str, str | None]:
 @datasets_app.command("check", epilog="Example: mebench datasets check casme2:/data/CASME2")
 @handles_errors
 def datasets_check(
-    spec: Annotated[str, typer.Argument(help="KIND:PATH, e.g. casme2:/data/CASME2 (casme2, samm, smic, casme3, mmew, "
+    spec: Annotated[str, typer.Argument(help="KIND:PATH, e.g. casme2:/data/CASME2 (casme2, samm, smic, casme3, mmew, casme1, "
                                              "htnet-release).")],
     faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find the face in every onset frame (apex face for "
                                         "htnet-release) and count those where none is found.")] = True,
@@ -557,7 +557,7 @@ def datasets_check(
 @datasets_app.command("prepare", epilog="Example: mebench datasets prepare casme2:/data/CASME2")
 @handles_errors
 def datasets_prepare(
-    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (casme2, samm, smic, casme3, mmew).")],
+    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (casme2, samm, smic, casme3, mmew, casme1).")],
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,

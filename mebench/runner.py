@@ -127,7 +127,7 @@ def load_dataset(spec: str | Sequence[str], cache_dir: Path | None = None, pipel
         return loader(path, cache_dir=cache_dir, pipeline=config)
     if config != PipelineConfig():
         raise ConfigError(f"--pipeline {config.text()}: dataset kind {kind!r} has no preprocessing pipeline "
-                          "(the options apply to raw datasets: casme2, samm, smic, casme3, mmew)")
+                          "(the options apply to raw datasets: casme2, samm, smic, casme3, mmew, casme1)")
     return loader(path, cache_dir=cache_dir)
 
 

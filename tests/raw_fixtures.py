@@ -164,3 +164,37 @@ def write_mmew(root: Path, clips=MMEW_CLIPS) -> Path:
                ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
                 "remarks"], rows)
     return root
+
+
+# -- CASME (CASME I) ----------------------------------------------------------------------------
+CASME1_SECTIONS = {  # section -> clips; Filename EP01_5, frames EP01_5-113.jpg
+    "A": [Clip(1, "EP01_5", "happiness", 113, 115, 117, 15), Clip(1, "EP03_2", "tense", 8, 10, 12, 16)],
+    "B": [Clip(8, "EP05_1", "Disgust", 40, 42, 44, 17), Clip(12, "EP02_4", "repression", 7, 9, 11, 18)],
+}
+
+
+def write_xls(path: Path, header: list, rows: list[list]) -> Path:
+    """A legacy Excel (.xls, BIFF) file, as CASME ships its sheets."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Sheet1")
+    for r, row in enumerate([header, *rows]):
+        for c, value in enumerate(row):
+            if value is not None:
+                sheet.write(r, c, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(str(path))
+    return path
+
+
+def write_casme1(root: Path, sections=CASME1_SECTIONS) -> Path:
+    header = ["Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None, "AU", "Emotion"]
+    for section, clips in sections.items():
+        rows = []
+        for c in clips:
+            write_frames(root / "CASME_raw_selected" / f"sub{int(c.subject):02d}" / c.name, clip_frames(c),
+                         lambda n, name=c.name: f"{name}-{n}.jpg")
+            rows.append([c.subject, c.name, None, c.onset, c.apex, None, c.offset, None, "12", c.label])
+        write_xls(root / f"Section {section}.xls", header, rows)
+    return root

@@ -62,8 +62,8 @@ def test_every_third_party_import_is_declared():
 
 
 def test_spreadsheet_readers_are_declared():
-    """openpyxl (.xlsx) and xlrd (.xls) read the raw datasets' metadata sheets."""
-    assert {"openpyxl", "xlrd"} <= declared_distributions()
+    """openpyxl (.xlsx) and python-calamine (.xls) read the raw datasets' metadata sheets."""
+    assert {"openpyxl", "python-calamine"} <= declared_distributions()
 
 
 def readme_block(name: str) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mebench import plugins
-from mebench.datasets.raw import casme2, casme3, mmew, samm, smic
+from mebench.datasets.raw import casme1, casme2, casme3, mmew, samm, smic
 from mebench.datasets.raw.fixes import read_fixes
 from mebench.datasets.raw.pipeline import PipelineConfig
 from mebench.datasets.raw.records import FIX_NOT_APPLIED, MISSING_FRAME, WARNING
@@ -29,7 +29,8 @@ def table(ds, *cols):
 
 
 def test_entry_points_are_the_loaders():
-    for kind, module in (("casme2", casme2), ("samm", samm), ("smic", smic), ("casme3", casme3), ("mmew", mmew)):
+    for kind, module in (("casme2", casme2), ("samm", samm), ("smic", smic), ("casme3", casme3), ("mmew", mmew),
+                         ("casme1", casme1)):
         assert plugins.datasets.get(kind) is module.load
 
 
@@ -117,6 +118,38 @@ def test_mmew_emotion_folders(tmp_path):
         ["mmew/S01/S01_0101", "S01", "happiness"], ["mmew/S01/S01_0102", "S01", "surprise"],
         ["mmew/S02/S02_0201", "S02", "disgust"]]
     assert ds.samples["clip_dir"][2] == "Micro_Expression/disgust/S02_0201"
+
+
+def test_casme1_reads_both_section_sheets(tmp_path):
+    root = F.write_casme1(tmp_path / "CASME")
+    ds = load(casme1, root, tmp_path)
+    assert ds.name == "casme1" and ds.class_names == ("happiness", "disgust", "repression", "tense")
+    assert table(ds, "subject", "label", "onset", "apex", "offset") == [
+        ["casme1/sub01/EP01_5", "sub01", "happiness", 113, 115, 117],
+        ["casme1/sub01/EP03_2", "sub01", "tense", 8, 10, 12],
+        ["casme1/sub08/EP05_1", "sub08", "disgust", 40, 42, 44],
+        ["casme1/sub12/EP02_4", "sub12", "repression", 7, 9, 11],
+    ]
+    assert ds.samples["clip_dir"][0] == "CASME_raw_selected/sub01/EP01_5"
+    rec = ds.feature_function.records[1]  # EP03_2-8.jpg .. EP03_2-12.jpg: by number, not lexically
+    assert rec.numbers() == [8, 9, 10, 11, 12] and rec.frames[0][1].name == "EP03_2-8.jpg"
+    assert [r.source for r in ds.feature_function.records] == [
+        "Section A.xls row 2", "Section A.xls row 3", "Section B.xls row 2", "Section B.xls row 3"]
+    # one section named as PATH: only that sheet
+    only_b = load(casme1, root / "Section B.xls", tmp_path)
+    assert only_b.samples["sample"].tolist() == ["casme1/sub08/EP05_1", "casme1/sub12/EP02_4"]
+
+
+def test_casme1_errors_name_the_section_sheet(tmp_path):
+    bad = {"A": F.CASME1_SECTIONS["A"],
+           "B": [F.Clip(8, "EP05_1", "anger", 40, 42, 44, 17), F.Clip(1, "EP01_5", "happiness", 113, 115, 117, 15)]}
+    root = F.write_casme1(tmp_path / "CASME", bad)
+    with pytest.raises(DataError) as info:
+        load(casme1, root, tmp_path)
+    msg = str(info.value)
+    assert f"{root / 'Section B.xls'} row 2 (casme1/sub08/EP05_1): unknown label 'anger'" in msg
+    assert ("(casme1/sub01/EP01_5): sample id also given by Section A.xls row 2 (this one: Section B.xls row 3)"
+            in msg)
 
 
 def test_features_come_from_the_pipeline(tmp_path):

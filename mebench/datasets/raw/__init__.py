@@ -1,6 +1,6 @@
 """Loaders for the raw, licensed micro-expression datasets and the one preprocessing pipeline.
 
-`--data KIND:PATH` with KIND one of casme2, samm, smic, casme3, mmew reads the dataset as its
+`--data KIND:PATH` with KIND one of casme2, samm, smic, casme3, mmew, casme1 reads the dataset as its
 authors distribute it (metadata spreadsheet + frame folders) from PATH, the folder holding the
 metadata file and the frame folders (or the metadata file itself, to pick one of several
 versions). See each module's docstring for the layouts it accepts.
@@ -14,6 +14,7 @@ MEGC2019 list and the HTNet release, `megc2019.csv`):
             the MEGC2019 list and the HTNet release; the folder names are kept in `clip_dir`
     casme3  subject "spNO.1"; clip = Filename ("a"), repeats within a subject "j", "j2", ...
     mmew    subject as written ("S01"; an integer n becomes "S{n:02d}"); clip = Filename
+    casme1  subject "sub01" (from 1); clip = Filename ("EP01_5")
 
 Native labels are kept, lower-cased (CASME II: happiness, surprise, disgust, repression, fear,
 sadness, others; SAMM: anger, contempt, disgust, fear, happiness, other, sadness, surprise; ...);
@@ -22,7 +23,7 @@ the `composite` protocol maps them to MEGC2019's three classes (`megc2019.LABEL_
 
 from __future__ import annotations
 
-KINDS = ("casme2", "samm", "smic", "casme3", "mmew")
+KINDS = ("casme2", "samm", "smic", "casme3", "mmew", "casme1")
 
 
 def scanner(kind: str):

@@ -1,4 +1,4 @@
-"""Reading the datasets' metadata spreadsheets (.xlsx with openpyxl, .xls with xlrd).
+"""Reading the datasets' metadata spreadsheets (.xlsx with openpyxl, .xls with calamine).
 
 The header row is found, not assumed: SAMM's official file has 13 rows of notes above it,
 cleaned copies have it on row 1. Column names are matched ignoring case, spaces and
@@ -42,12 +42,12 @@ class Sheet:
 
 def read_raw(path: Path) -> pd.DataFrame:
     """Every cell of the first sheet, no header, dtype object."""
-    engine = "xlrd" if path.suffix.lower() == ".xls" else "openpyxl"
+    engine = "calamine" if path.suffix.lower() == ".xls" else "openpyxl"
     try:
         return pd.read_excel(path, header=None, dtype=object, engine=engine)
     except ImportError as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - openpyxl/xlrd raise many kinds on a broken file
+    except Exception as exc:  # noqa: BLE001 - openpyxl/calamine raise many kinds on a broken file
         raise DataError(f"cannot read metadata file {path}: {type(exc).__name__}: {exc}") from None
 
 

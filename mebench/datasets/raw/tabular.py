@@ -1,4 +1,4 @@
-"""The scan shared by every dataset with a metadata spreadsheet (CASME II, SAMM, CAS(ME)^3, MMEW).
+"""The scan shared by every dataset with a metadata spreadsheet (CASME II, SAMM, CAS(ME)^3, MMEW, CASME).
 
 A `TableSpec` says where the metadata file and the frame folders are, which columns to read,
 the label vocabulary and how a row names its subject, clip and clip folder. `scan_table` reads
@@ -45,10 +45,13 @@ class TableSpec:
     probe: Callable[[Row], str | None] = lambda row: row.subject  # a folder directly under the frames root
     nearest_frame_ok: bool = False
     label_aliases: Mapping[str, str] = field(default_factory=dict)
+    every_metadata_file: bool = False  # read every file the first matching glob finds (one per section), in name order
 
 
-def resolve_root(kind: str, path: str | Path | None, globs: Sequence[str]) -> tuple[Path, Path]:
-    """(dataset root, metadata file) from PATH = the root folder or the metadata file itself."""
+def resolve_root(kind: str, path: str | Path | None, globs: Sequence[str], *,
+                 every: bool = False) -> tuple[Path, list[Path]]:
+    """(dataset root, metadata files) from PATH = the root folder or a metadata file itself. Of several
+    files matching a glob, the latest name (dated versions) is read, or all of them with `every`."""
     if path is None or not str(path).strip():
         raise ConfigError(f"--data {kind}:PATH needs a path: the folder holding the metadata file "
                           f"({', '.join(globs)}) and the frame folders")
@@ -56,13 +59,13 @@ def resolve_root(kind: str, path: str | Path | None, globs: Sequence[str]) -> tu
     if not p.exists():
         raise DataError(f"{kind}: {p} does not exist")
     if p.is_file():
-        return p.parent.absolute(), p.absolute()
+        return p.parent.absolute(), [p.absolute()]
     root = p.absolute()
     for where in (root, *sorted(d for d in root.iterdir() if d.is_dir())):
         for pattern in globs:
             found = sorted(f for f in where.glob(pattern) if f.is_file() and not f.name.startswith("~$"))
             if found:
-                return root, found[-1]  # of several versions (dated names), the latest
+                return root, found if every else found[-1:]
     raise DataError(f"{kind}: no metadata file in {root} (looked for {', '.join(globs)} there and one folder down)")
 
 
@@ -78,26 +81,27 @@ def pick_frames_root(root: Path, candidates: Sequence[str], probe: Sequence[str]
 
 
 def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
-    root, meta = resolve_root(spec.kind, path, spec.metadata_globs)
+    root, metas = resolve_root(spec.kind, path, spec.metadata_globs, every=spec.every_metadata_file)
     required = [f for f in CORE_FIELDS if f != "apex"] + ["apex"]
-    sheet = md.read_sheet(meta, spec.fields, required)
-    scan = Scan(spec.kind, root, meta, [], vocabulary=spec.vocabulary)
+    sheets = [md.read_sheet(meta, spec.fields, required) for meta in metas]
+    scan = Scan(spec.kind, root, metas[0], [], vocabulary=spec.vocabulary)
 
-    parsed: list[tuple[int, Row, dict[str, Any]]] = []
-    for i in range(len(sheet.rows)):
-        cells = sheet.rows.iloc[i].to_dict()
-        subject = spec.subject_id(cells["subject"])
-        filename = md.cell_text(cells["clip"])
-        if subject is None or not filename:
-            message = (f"{spec.fields['subject'][0]} {md.cell_text(cells['subject'])!r} not understood" if subject is None
-                       else f"{spec.fields['clip'][0]} is empty")
-            scan.add(ERROR, METADATA, f"{meta} row {sheet.excel_rows[i]}", message)
-            continue
-        raw_label = md.cell_text(cells["label"]).lower()
-        label = spec.label_aliases.get(raw_label, raw_label)
-        parsed.append((i, Row(subject, md.cell_text(cells["subject"]), filename, label), cells))
+    parsed: list[tuple[md.Sheet, int, Row, dict[str, Any]]] = []
+    for sheet in sheets:
+        for i in range(len(sheet.rows)):
+            cells = sheet.rows.iloc[i].to_dict()
+            subject = spec.subject_id(cells["subject"])
+            filename = md.cell_text(cells["clip"])
+            if subject is None or not filename:
+                message = (f"{spec.fields['subject'][0]} {md.cell_text(cells['subject'])!r} not understood"
+                           if subject is None else f"{spec.fields['clip'][0]} is empty")
+                scan.add(ERROR, METADATA, f"{sheet.path} row {sheet.excel_rows[i]}", message)
+                continue
+            raw_label = md.cell_text(cells["label"]).lower()
+            label = spec.label_aliases.get(raw_label, raw_label)
+            parsed.append((sheet, i, Row(subject, md.cell_text(cells["subject"]), filename, label), cells))
 
-    probe = spec.probe(parsed[0][1]) if parsed else None
+    probe = spec.probe(parsed[0][2]) if parsed else None
     frames_root = pick_frames_root(root, spec.frame_dirs, [probe] if probe else None)
     if frames_root is None:
         scan.add(ERROR, MISSING_CLIP, root, "no frame folder found (looked for "
@@ -105,7 +109,8 @@ def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
         frames_root = root
 
     seen: dict[str, int] = {}
-    for i, row, cells in parsed:
+    sheet_of: dict[int, Path] = {}  # id(record) -> its metadata file, for messages
+    for sheet, i, row, cells in parsed:
         where = sheet.where(i)
         clip = spec.clip_id(row, seen)
         sample = f"{spec.kind}/{row.subject}/{clip}"
@@ -115,17 +120,18 @@ def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
             try:
                 numbers[name] = md.frame_number(cells[name])
             except ValueError as exc:
-                scan.add(ERROR, METADATA, f"{meta} row {sheet.excel_rows[i]}",
+                scan.add(ERROR, METADATA, f"{sheet.path} row {sheet.excel_rows[i]}",
                          f"{spec.fields[name][0]} {exc} is not a frame number", sample)
                 bad = True
         for name in ("onset", "offset"):
             if not bad and numbers[name] is None:
-                scan.add(ERROR, METADATA, f"{meta} row {sheet.excel_rows[i]}", f"{spec.fields[name][0]} is empty", sample)
+                scan.add(ERROR, METADATA, f"{sheet.path} row {sheet.excel_rows[i]}", f"{spec.fields[name][0]} is empty",
+                         sample)
                 bad = True
         parts = [str(p) for p in spec.clip_dir(frames_root, row)]
         clip_dir = inside(frames_root, *parts)
         if clip_dir is None:
-            scan.add(ERROR, PATH_ESCAPE, f"{meta} row {sheet.excel_rows[i]}",
+            scan.add(ERROR, PATH_ESCAPE, f"{sheet.path} row {sheet.excel_rows[i]}",
                      f"clip folder {'/'.join(parts)!r} escapes the dataset root {root}", sample)
             continue
         if bad:
@@ -133,11 +139,12 @@ def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
         extra = {f: md.cell_text(cells[f]) for f in spec.fields if f not in CORE_FIELDS and f in cells}
         scan.records.append(ClipRecord(spec.kind, row.subject, clip, row.label, clip_dir, numbers["onset"],
                                        numbers["apex"], numbers["offset"], source=where, extra=extra))
+        sheet_of[id(scan.records[-1])] = sheet.path
 
     apply_fixes(scan, read_fixes(fixes) if not hasattr(fixes, "columns") else fixes)
     for rec in scan.records:
         if rec.label not in spec.vocabulary:  # the record stays, so that its folder is checked too
-            scan.add(ERROR, UNKNOWN_LABEL, f"{meta} row {rec.source.rsplit(' ', 1)[-1]}",
+            scan.add(ERROR, UNKNOWN_LABEL, f"{sheet_of[id(rec)]} row {rec.source.rsplit(' ', 1)[-1]}",
                      f"unknown label {rec.label!r} (known: {', '.join(spec.vocabulary)})", rec.sample)
         if not rec.clip_dir.is_dir():
             scan.add(ERROR, MISSING_CLIP, rec.clip_dir, f"clip folder not found (metadata {rec.source})", rec.sample)
