@@ -157,19 +157,19 @@ def test_combine_datasets_unions_classes_and_concatenates_features():
         combine_datasets([a, a])
 
 
-def test_run_with_several_data_options(trees, tmp_path, monkeypatch):
+def test_run_with_several_data_options(trees, tmp_path):
     from typer.testing import CliRunner
 
     from mebench.cli import app
     from mebench.store import ResultStore
     from tests.plugin_fixtures import NearestCentroid
 
-    monkeypatch.setenv("MEBENCH_PIPELINE", "face_size=32")
     plugins.register_method(NearestCentroid)
     try:
         result = CliRunner().invoke(app, ["run", "--methods", "centroid", "--protocol", "loso",
                                           "--data", f"casme2:{trees['casme2']}", "--data", f"samm:{trees['samm']}",
-                                          "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")],
+                                          "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+                                          "--pipeline", "face_size=32"],
                                     env={"COLUMNS": "300"})
     finally:
         plugins.methods.unregister("centroid")
@@ -180,3 +180,4 @@ def test_run_with_several_data_options(trees, tmp_path, monkeypatch):
     assert len(preds) == 8 and set(preds["dataset"]) == {"casme2", "samm"}
     cells = ResultStore(tmp_path / "run").cells()
     assert len(cells) == 4 and set(cells["dataset"]) == {"casme2+samm"}
+    assert "face_size=32" in ResultStore(tmp_path / "run").runs()["spec"].iloc[0]
