@@ -68,13 +68,38 @@ def test_biwoof_features_weight_orientations_by_magnitude_and_blocks_by_strain()
     X = np.zeros((1, 3, 28, 28), np.float32)
     X[0, 1] = 100.0  # v, the still face at 100
     X[0, 2] = 100.0  # u
-    X[0, 2, :14, :14] = 150.0  # the top-left block moves right (+u): orientation 0
-    X[0, 0, :14, :14] = 255.0  # and strains; the rest of the face is still (strain 0)
+    X[0, 2, :12, :12] = 150.0  # inside the top-left block (rows and columns 0-14) only: moves right (+u), orientation 0
+    X[0, 0, :12, :12] = 255.0  # and strains; the rest of the face is still (strain 0)
     f = biwoof_features(X, blocks=2, bins=8).reshape(2, 2, 8)
     assert f[0, 0, 0] > 0 and np.count_nonzero(f) == 1  # one block, one bin: right, magnitude x strain
     flipped = X.copy()
-    flipped[0, 2, :14, :14] = 50.0  # moving left instead: orientation pi
+    flipped[0, 2, :12, :12] = 50.0  # moving left instead: orientation pi
     assert biwoof_features(flipped, 2, 8).reshape(2, 2, 8)[0, 0, 4] > 0
+
+
+def test_biwoof_blocks_are_the_authors():
+    """biwoof.m, 28 x 28 flow, 5 blocks: step 5, MATLAB rows 1-6, 5-11, 10-16, 15-21, 20-28."""
+    from mebench.methods.biwoof import block_bounds
+
+    assert block_bounds(28, 5) == [(0, 6), (4, 11), (9, 16), (14, 21), (19, 28)]
+    assert block_bounds(28, 2) == [(0, 15), (13, 28)]
+    assert block_bounds(4, 1) == [(0, 4)]
+
+
+def test_biwoof_histograms_sum_to_one_per_block_before_the_strain_weight():
+    """Locally, magnitude only shapes a block's histogram; globally, the block's summed strain scales it."""
+    from mebench.methods.biwoof import biwoof_features
+
+    X = np.zeros((1, 3, 28, 28), np.float32)
+    X[0, 1:] = 100.0
+    X[0, 2, :12, :12] = 200.0  # top-left: fast, to the right
+    X[0, 2, 16:, 16:] = 110.0  # bottom-right: slow, to the right, on a 12 x 12 area too
+    X[0, 0, :12, :12] = 10.0
+    X[0, 0, 16:, 16:] = 30.0  # three times the strain
+    f = biwoof_features(X, blocks=2, bins=8).reshape(2, 2, 8)
+    assert np.count_nonzero(f) == 2
+    np.testing.assert_allclose(f[1, 1, 0] / f[0, 0, 0], 3.0)  # the magnitudes (x10) cancel; the strains do not
+    np.testing.assert_allclose(np.linalg.norm(f), 1.0)
 
 
 def test_biwoof_learns_a_separable_flow_and_refuses_epoch_selection(tmp_path, tiny_data):
