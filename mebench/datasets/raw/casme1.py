@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import re
 
-from mebench.datasets.raw import metadata as md
 from mebench.datasets.raw.build import raw_loader
+from mebench.datasets.raw.casme2 import subject_id  # the same ids: 1 -> "sub01"
 from mebench.datasets.raw.tabular import TableSpec, scan_table
 
 KIND = "casme1"
-
-
-def subject_id(value) -> str | None:
-    n = md.subject_number(value)
-    return None if n is None else f"sub{n:02d}"
 
 
 SPEC = TableSpec(
