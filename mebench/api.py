@@ -37,7 +37,9 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
         params: Mapping[str, Any] | None = None, out: str | Path = "mebench-results", rerun: bool = False,
         cache_dir: str | Path | None = None, pipeline: str = "", precision: str = "fp32", device: str = "auto",
         executor: str = "serial", workers: int | str = "auto", cells_per_gpu: int = 1, retries: int = 1,
-        ray_address: str | None = None, progress: Progress | None = None) -> RunSummary:
+        ray_address: str | None = None, cell_timeout: float | None = None, tuning: Sequence[str] = (),
+        grid: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] | None = None,
+        progress: Progress | None = None) -> RunSummary:
     """Run every method on every fold and seed of a protocol into the run folder `out`; cells finished
     before are skipped (resume). Returns the run's summary (cells run, skipped, failed, and notes).
 
@@ -45,8 +47,10 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
     options, e.g. "loso:classes=casme2-5". data: KIND or KIND:PATH specs, combined into one dataset.
     epoch_selection: e.g. ["final", "oracle"] (one training gives both). params: NAME -> value for
     every method that has NAME, or "METHOD.NAME" -> value for one method. executor: "serial" (the
-    default here), "local", "ray" or "auto" (the CLI's default). Raises a MebenchError for anything
-    invalid, before anything trains.
+    default here), "local", "ray" or "auto" (the CLI's default). cell_timeout: seconds a cell may run before
+    it fails and is retried (None: no limit). tuning: hyperparameter-search rules, e.g. ["nested", "test-scored"]
+    (mebench.tuning); grid: NAME (or "METHOD.NAME") -> the values to search, e.g. {"lr": [1e-4, 1e-3]}; without it a
+    method's declared search space is searched. Raises a MebenchError for anything invalid, before anything trains.
     """
     from mebench.plugins import expand_method_selection
     from mebench.runner import run_grid
@@ -61,13 +65,23 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
     params = dict(params or {})
     if not isinstance(params, Mapping):
         raise ConfigError(f"params takes a mapping NAME -> value, not {params!r}")
+    rules = as_list(tuning, "tuning", "['nested', 'test-scored']")
+    if grid is None:
+        grid = {}
+    if not isinstance(grid, Mapping):
+        try:
+            grid = dict(as_list(grid, "grid", "{'lr': [0.0001, 0.001]}"))
+        except (TypeError, ValueError):
+            raise ConfigError(f"grid takes a mapping NAME -> values, e.g. {{'lr': [0.0001, 0.001]}}, not {grid!r}") from None
+    grid_items = tuple((str(k), tuple(as_list(v, f"grid[{k!r}]", "[0.0001, 0.001]"))) for k, v in grid.items())
     config = RunConfig(methods=tuple(chosen), protocol=protocol, out=Path(out),
                        data=data[0] if len(data) == 1 else tuple(data), preset=preset,
                        seeds=tuple(as_list(seeds, "seeds", "[0, 1, 2]")),
                        selection=EpochSelection(",".join(selections), validation_subjects, patience, record_epochs),
                        params=tuple(params.items()), rerun=rerun, cache_dir=Path(cache_dir) if cache_dir else None,
                        pipeline=pipeline, precision=precision, device=device, executor=executor, workers=workers,
-                       cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address)
+                       cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
+                       cell_timeout=cell_timeout, tuning=tuple(str(r) for r in rules), grid=grid_items)
     return run_grid(config, progress)
 
 

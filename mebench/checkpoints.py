@@ -16,10 +16,11 @@ from typing import Any
 from mebench import plugins
 from mebench.engine import CHECKPOINT, CellSpec
 from mebench.errors import ConfigError, DataError
-from mebench.protocol import Fold, make_protocol
+from mebench.dataset import Dataset
+from mebench.protocol import Fold, Protocol, check_folds, make_protocol
 from mebench.published import check_published_config
 from mebench.runner import (Progress, RunSummary, cell_inputs, execute_or_error, load_dataset, now, plan_record,
-                            store_outcome, versions)
+                            record_data, store_outcome, versions)
 from mebench.store import ResultStore
 from mebench.training import TorchMethod
 
@@ -69,18 +70,20 @@ def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = Non
     published = check_published_config(cls, dict(config.config))
     published = {k: v for k, v in published.items() if k in dict(config.config)}
     device = resolve_device(config.device)
-    store = ResultStore(config.out)
-    store.ensure_writable()
-    with store.lock("evaluate"):
-        return _evaluate(config, cls, published, device, store, progress)
-
-
-def _evaluate(config: EvaluateConfig, cls, published: dict, device: str, store: ResultStore,
-              progress: Progress) -> RunSummary:
     protocol = make_protocol(config.protocol)
     dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
     folds = protocol.folds(dataset.samples)
-    files = checkpoint_files(Path(config.weights), folds)
+    check_folds(protocol, dataset.samples, folds)
+    files = checkpoint_files(Path(config.weights), folds)  # every check before the run folder is touched
+    store = ResultStore(config.out)
+    store.ensure_writable()
+    with store.lock("evaluate"):
+        return _evaluate(config, cls, published, device, store, progress, protocol, dataset, folds, files)
+
+
+def _evaluate(config: EvaluateConfig, cls, published: dict, device: str, store: ResultStore,
+              progress: Progress, protocol: Protocol, dataset: Dataset, folds: list[Fold],
+              files: dict[str, Path]) -> RunSummary:
     params = {"weights": str(Path(config.weights).resolve()), **published}
     specs = [CellSpec(config.method, "released", params, protocol.label(), fold.id, fold.train, fold.test, 0,
                       CHECKPOINT, False, "fp32", dataset.fingerprint, len(folds), str(files[fold.id]))
@@ -88,10 +91,10 @@ def _evaluate(config: EvaluateConfig, cls, published: dict, device: str, store: 
     spec = {"method": config.method, "weights": params["weights"], "protocol": config.protocol,
             "data": [config.data] if isinstance(config.data, str) else list(config.data), "pipeline": config.pipeline,
             "config": [[k, v] for k, v in config.config], "device": config.device}
+    record_data(store, dataset, protocol, config.pipeline)
     run_id = store.begin_run("evaluate", spec, socket.gethostname(), versions(), now())
     records = {c.key: plan_record(c, dataset, (CHECKPOINT,), run_id) for c in specs}
     store.plan(records.values())
-    store.save_groups(protocol.label(), dataset.fingerprint, protocol.groups(dataset.samples), dataset.samples["sample"])
     inputs = cell_inputs(dataset, cls.info.input)
     summary = RunSummary(total=len(specs))
     progress.start(len(specs), 0)

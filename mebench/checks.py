@@ -23,15 +23,16 @@ import pandas as pd
 
 from mebench.method import PAPER_PRESET, QUICK_PRESET, REPRESENTATIONS, Method, MethodInfo
 
-INPUT_SHAPE = (3, 28, 28)  # every representation (mebench.method.REPRESENTATIONS) is a 3x28x28 image
+INPUT_SHAPE = (3, 28, 28)  # most representations' sample shape; each declares its own (Representation.shape)
 FAST = {"epochs": 2}  # applied where the method has the parameter, to keep checks quick
 
 
 def _data(cls: type[Method], n: int = 24, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    X = rng.uniform(0, 255, size=(n, *INPUT_SHAPE)).astype(np.float32)
+    shape = REPRESENTATIONS[cls.info.input].shape if cls.info.input in REPRESENTATIONS else INPUT_SHAPE
+    X = rng.uniform(0, 255, size=(n, *shape)).astype(np.float32)
     y = np.arange(n) % n_classes
-    X[np.arange(n), 0, :4, :4] += 40.0 * y[:, None, None]  # a little signal
+    X[np.arange(n), ..., 0, :4, :4] += (40.0 * y).reshape(n, *[1] * (X.ndim - 2))  # a little signal (in every map)
     return X, y
 
 
@@ -55,6 +56,15 @@ def check_info(cls: type[Method]) -> None:
         unknown = set(params) - names
         assert not unknown, f"preset {preset!r} sets unknown parameters {sorted(unknown)}"
     assert {"num_classes", "seed"} <= names, "every method takes num_classes and seed"
+    specs = cls.param_specs()
+    for name, values in info.search_space.items():
+        assert name in specs, f"search_space names unknown parameter {name!r}"
+        assert isinstance(values, tuple) and values, f"search_space[{name!r}] is a non-empty tuple of values"
+        for value in values:
+            try:
+                specs[name].check(value, f"search_space of {info.name!r}")
+            except Exception as exc:  # noqa: BLE001 - ConfigError: the value is not one the parameter admits
+                raise AssertionError(str(exc)) from None
 
 
 def check_constructor_only_stores(cls: type[Method]) -> None:
@@ -234,10 +244,12 @@ def _load(loader: Callable, path: str | None):
     dataset = loader(path)
     assert isinstance(dataset, Dataset), f"a dataset loader returns a mebench.Dataset, not {type(dataset).__name__}"
     dataset.primitive("flow-image")
-    for kind in ("landmarks:htnet", "landmarks:dlib"):
+    from mebench.representations import CAUSALNET_MAPS
+
+    for kind in ("landmarks:htnet", "landmarks:dlib", *CAUSALNET_MAPS):
         try:
             dataset.primitive(kind)
-        except Exception:  # noqa: BLE001 - a dataset may lack landmarks: checked below
+        except Exception:  # noqa: BLE001 - a dataset may lack landmarks and CausalNet's maps: checked below
             pass
     return dataset
 
@@ -267,14 +279,26 @@ def check_flow_image(loader: Callable, path: str | None = None) -> None:
         f"flow-image is float32 (N, 3, 28, 28), got {image.dtype} {image.shape}"
     assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 255, "flow-image values lie in 0..255"
     assert ds.flow_channels in FLOW_CHANNELS, f"flow_channels is one of {list(FLOW_CHANNELS)}"
+    from mebench.representations import CAUSALNET_MAPS
+
+    for name in CAUSALNET_MAPS:  # where supplied (causalnet-release), alike
+        if name in ds._primitives:
+            other = ds.primitive(name)
+            assert other.shape == image.shape and other.dtype == np.float32, f"{name} is float32 (N, 3, 28, 28)"
+            assert np.isfinite(other).all() and other.min() >= 0 and other.max() <= 255, f"{name} values lie in 0..255"
 
 
 def check_landmarks(loader: Callable, path: str | None = None) -> None:
+    from mebench.dataset import NonFiniteError
+
     ds = _load(loader, path)
     for kind in ("landmarks:htnet", "landmarks:dlib"):
-        if kind not in ds._primitives:
-            continue  # not supplied: methods cut around it are refused at run time, by name
-        points = ds.primitive(kind)
+        try:
+            points = ds.primitive(kind)
+        except NonFiniteError as exc:
+            raise AssertionError(f"{kind} is finite: {exc}") from None
+        except Exception:  # noqa: BLE001 - not supplied: methods cut around it are refused at run time, by name
+            continue
         assert points.shape == (len(ds), 5, 2) and np.isfinite(points).all(), f"{kind} is finite (N, 5, 2)"
 
 

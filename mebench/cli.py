@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 import warnings
@@ -219,7 +220,8 @@ def run(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     epoch_selection: Annotated[str, typer.Option(
         help="final (last epoch, default), epoch:E (epoch E of every fold), validation (best epoch on held-out "
-             "training subjects) or oracle (best epoch on the test subject: the published protocol, leaky); a comma "
+             "training subjects), oracle (best epoch on the test subject: the published HTNet protocol, leaky) or "
+             "oracle-stop (the first such epoch, stopping at 100%: the published CausalNet protocol, leaky); a comma "
              "list reads several from one training, e.g. final,oracle (validation trains on its own).")] = "final",
     record_epochs: Annotated[bool, typer.Option(
         "--record-epochs", help="Keep every epoch's test predictions (learning curves; selections derived later).")] = False,
@@ -230,6 +232,16 @@ def run(
     param: Annotated[Optional[list[str]], typer.Option(
         help="NAME=VALUE for every method that has NAME (the others are named in a note), or METHOD.NAME=VALUE "
              "for one method, e.g. ststnet.epochs=10; repeatable.")] = None,
+    tuning: Annotated[str, typer.Option(
+        help="Hyperparameter search: how a configuration of the grid is chosen, each rule a result row: nested "
+             "(per outer fold, the best on subjects held out from its training subjects, --validation-subjects of "
+             "them; honest), test-scored (the best pooled test UF1 over all folds: the published practice, leaky, "
+             "marked †), fixed (every configuration its own row); a comma list, e.g. nested,test-scored. Searches "
+             "--grid, else each method's declared search space (`mebench methods show NAME`).")] = "",
+    grid: Annotated[Optional[list[str]], typer.Option(
+        help="NAME=V1|V2|... (or METHOD.NAME=V1|V2|...): a parameter's values to search with --tuning, read like "
+             "--param values, e.g. lr=0.0001|0.001 or causalnet.block_repeats=[2,2,8]|[3,3,9]; repeatable (the grid is "
+             "every combination, in the order given).")] = None,
     precision: Annotated[str, typer.Option(
         help="fp32 (default), bf16 or fp16 (autocast); part of every result's identity.")] = "fp32",
     device: Annotated[str, typer.Option(help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda, cuda:N or mps; "
@@ -242,7 +254,10 @@ def run(
              "per core, the cores split between them.")] = "auto",
     cells_per_gpu: Annotated[int, typer.Option(help="Cells run at once on one GPU (small models leave it idle).")] = 1,
     retries: Annotated[int, typer.Option(
-        help="Tries again a cell whose worker died (killed, out of memory, node lost).")] = 1,
+        help="Tries again a cell whose worker died (killed, out of memory, node lost), stalled or timed out.")] = 1,
+    cell_timeout: Annotated[Optional[float], typer.Option(
+        help="Seconds one cell may run before it fails (and is retried under --retries); default: no limit, but a "
+             "cell running far longer than the others is named in a warning.")] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         help="Join this Ray cluster (e.g. HEAD:6379) with --executor ray.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder holding the results database.")] = Path("mebench-results"),
@@ -254,22 +269,29 @@ def run(
     interrupted run resumes where it stopped."""
     from mebench import api
     from mebench.plugins import expand_method_selection
+    from mebench.selection import is_leaky
+    from mebench.tuning import parse_grid_text
 
     data = data or ["synthetic"]
     chosen = expand_method_selection(methods)
     note(f"methods: {', '.join(chosen)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
          f"seeds: {seeds} | epoch selection: {epoch_selection}" + (f" | pipeline: {pipeline}" if pipeline else ""))
-    if "oracle" in epoch_selection.split(","):
+    if any(is_leaky(s.strip()) for s in epoch_selection.split(",")):
         note("warning: oracle epoch selection picks epochs on the test subject; results are marked leaky")
+    if "test-scored" in [t.strip() for t in tuning.split(",")]:
+        note("warning: --tuning test-scored picks the configuration on the test predictions; its results are marked "
+             "leaky")
     bar = Bar()
     try:
         summary = api.run(chosen, protocol=protocol, data=data, preset=preset, seeds=parse_seeds(seeds),
                           epoch_selection=epoch_selection.split(","), validation_subjects=validation_subjects,
                           patience=patience, record_epochs=record_epochs, params=parse_params(param or []),
+                          tuning=[t for t in tuning.split(",") if t.strip()], grid=parse_grid_text(grid or []),
                           out=out_dir, rerun=rerun, cache_dir=cache_dir, pipeline=pipeline, precision=precision,
                           device=device, executor=executor,
                           workers=workers if workers == "auto" else parse_count(workers, "--workers"),
-                          cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address, progress=bar)
+                          cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
+                          cell_timeout=cell_timeout, progress=bar)
     finally:
         bar.stop()
     note(f"{summary.done} cells run, {summary.skipped} already finished, {len(summary.failed)} failed; "
@@ -341,7 +363,7 @@ def report(
                      resamples=resamples, permutations=permutations, seed=seed, figures=figures, digits=digits,
                      percent=percent, seeds=parse_seeds(seeds) if seeds is not None else None)
     for protocol in rep.protocols:
-        say(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt))
+        say(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt, rep.shown_mixed))
         say()
     say(f"reference method: {rep.reference}")
     for text in rep.notes:
@@ -362,7 +384,9 @@ def method_record(cls) -> dict[str, Any]:
     specs = cls.param_specs()
     return {"name": info.name, "display_name": info.display_name, "summary": info.summary, "citation": info.citation,
             "code": info.code_url, "tags": list(info.tags), "iterative": info.iterative, "input": info.input,
-            "input_definition": REPRESENTATIONS[info.input].explain(), "presets": {k: dict(v) for k, v in info.presets.items()},
+            "input_definition": REPRESENTATIONS[info.input].explain(), "notes": dict(info.notes),
+            "search_space": {k: list(v) for k, v in info.search_space.items()},
+            "presets": {k: dict(v) for k, v in info.presets.items()},
             "parameters": [{"name": n, "default": s.default, "expected": s.expected(),
                             "presets": {p: v[n] for p, v in info.presets.items() if n in v}} for n, s in specs.items()]}
 
@@ -398,6 +422,13 @@ def methods_show(name: Annotated[str, typer.Argument(help="Method name, e.g. htn
     for key in ("citation", "code", "tags", "iterative", "input", "input_definition"):
         value = ", ".join(record[key]) if isinstance(record[key], list) else record[key]
         say(f"{key}: {value if value not in ('', None) else '-'}")
+    for heading, text in record["notes"].items():
+        say(f"{heading}: {text}")
+    if record["search_space"]:
+        size = math.prod(len(v) for v in record["search_space"].values())
+        say(f"search space ({size} configurations): " + " x ".join(
+            f"{k} in {{{', '.join(map(repr, (tuple(x) if isinstance(x, list) else x for x in v)))}}}"
+            for k, v in record["search_space"].items()))
     presets = list(record["presets"])
     rows = [[p["name"], repr(p["default"]), *[repr(p["presets"][k]) if k in p["presets"] else "" for k in presets],
              p["expected"]] for p in record["parameters"]]

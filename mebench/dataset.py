@@ -8,6 +8,7 @@ Every dataset, synthetic or real, becomes one pandas table with a row per sample
     sample       unique sample id, "dataset/subject/clip"
     label        class name
     label_index  index of `label` in `Dataset.class_names`
+    content      (optional) digest of every file the sample's inputs read
 
 and per-sample primitives (the flow image and landmarks; mebench.representations), aligned with
 the table's rows and computed on first use, from which every method input is derived.
@@ -25,6 +26,13 @@ import pandas as pd
 from mebench.errors import ConfigError, DataError
 
 SAMPLE_COLUMNS = ("dataset", "subject", "subject_key", "sample", "label", "label_index")
+# Optional column: a digest of every file any of the sample's inputs reads (part of the fingerprint, and
+# stored with a run so that a resume on changed data can name the samples whose files changed).
+CONTENT = "content"
+
+class NonFiniteError(DataError):
+    """A dataset's primitive or input holds NaN or infinite values (named by sample)."""
+
 
 FeatureFunction = Callable[[str], np.ndarray]  # primitive name (mebench.representations.PRIMITIVES) -> array
 
@@ -51,10 +59,12 @@ def make_sample_table(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.Data
 
 
 def table_fingerprint(table: pd.DataFrame, *extra: str) -> str:
-    """Stable hash of the sample identities and labels (plus any extra strings, e.g. file hashes)."""
+    """Stable hash of the sample identities, labels and, where the table has it, the `content` column (a
+    digest of every file the sample's inputs read), plus any extra strings."""
     h = hashlib.sha256()
-    for row in table[["sample", "label"]].itertuples(index=False):
-        h.update(f"{row.sample}\t{row.label}\n".encode())
+    content = table["content"] if CONTENT in table.columns else pd.Series("", index=table.index)
+    for sample, label, digest in zip(table["sample"], table["label"], content):
+        h.update(f"{sample}\t{label}\t{digest}\n".encode() if digest else f"{sample}\t{label}\n".encode())
     for e in extra:
         h.update(e.encode())
     return h.hexdigest()[:16]
@@ -95,8 +105,17 @@ class Dataset:
             expected = (len(self.samples), *PRIMITIVE_SHAPES.get(name, arr.shape[1:]))
             if arr.shape != expected:
                 raise DataError(f"dataset {self.name!r}: {name!r} has shape {arr.shape}, expected {expected}")
+            self._check_finite(name, arr)
             self._primitives[name] = arr
         return self._primitives[name]
+
+    def _check_finite(self, what: str, arr: np.ndarray) -> None:
+        """DataError naming the samples whose values are NaN or infinite (training would fail on them, later)."""
+        bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1) if arr.size else np.zeros(len(arr), bool)
+        if bad.any():
+            names = self.samples["sample"][bad].tolist()
+            raise NonFiniteError(f"dataset {self.name!r}: {what!r} holds NaN or infinite values for {len(names)} sample(s): "
+                            + ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))
 
     def features(self, representation: str) -> np.ndarray:
         """The input a method asks for, (N, C, H, W) float32 aligned with `samples` (derived once, then kept)."""
@@ -106,7 +125,9 @@ class Dataset:
         if representation not in self._features:
             rep = lookup(representation)
             check_channels(rep, self.flow_channels, self.name)
-            self._features[representation] = np.asarray(rep.derive(self.primitive), dtype=np.float32)
+            features = np.asarray(rep.derive(self.primitive), dtype=np.float32)
+            self._check_finite(representation, features)
+            self._features[representation] = features
         return self._features[representation]
 
     def rows(self, sample_ids: Sequence[str]) -> np.ndarray:

@@ -46,7 +46,8 @@ class CellSpec:
     train: tuple[str, ...]  # sample ids
     test: tuple[str, ...]
     seed: int
-    training: str = FULL  # "full" (final, epoch:E, oracle) or "validation:K:P"
+    training: str = FULL  # "full" (final, epoch:E, oracle), "validation:K:P", or "inner:K" (a nested search's inner
+    # training: `train` is the fold's training samples less K held-out subjects, `test` those subjects)
     record_epochs: bool = False  # keep every epoch's test predictions (full training)
     precision: str = "fp32"
     dataset_fingerprint: str = ""
@@ -128,6 +129,8 @@ def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: st
         if spec.record_epochs and record is None:
             raise ConfigError(f"method {spec.method!r} reported no epochs to its epoch_callback, so no epoch can be "
                               "selected; declare it non-iterative (MethodInfo(iterative=False)) or call the callback")
+    elif spec.training.startswith("inner:"):  # a nested search's inner training: its last epoch scores the held-out
+        selected, _ = fit_full(method, X[train], y[train], X[test], False)
     elif spec.training.startswith("validation:"):
         _, count, patience = spec.training.split(":")
         import pandas as pd
@@ -148,6 +151,12 @@ def _outcome(spec: CellSpec, inputs: CellInputs, selected: Selected, record: Epo
     if proba.shape != (n_test, inputs.n_classes) or not np.all(np.isfinite(proba)):
         raise ValueError(f"predict_proba returned shape {proba.shape} (finite: {np.all(np.isfinite(proba))}), "
                          f"expected finite ({n_test}, {inputs.n_classes})")
+    bad = np.flatnonzero((proba < 0).any(axis=1) | (proba > 1).any(axis=1) | ~np.isclose(proba.sum(axis=1), 1.0, atol=1e-3))
+    if bad.size:  # scores that are not probabilities (logits, unnormalised) would be stored as if they were
+        i = int(bad[0])
+        raise ValueError(f"predict_proba must return probabilities (each in [0, 1], each row summing to 1); "
+                         f"{bad.size} of {n_test} rows are not, e.g. sample {spec.test[i]}: "
+                         f"{np.array2string(proba[i], precision=4)}")
     return CellOutcome(spec, proba, np.asarray(selected.epochs), selected.details, record,
                        time.perf_counter() - started, runtime_info(device))
 

@@ -41,6 +41,12 @@ class MethodInfo:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     iterative: bool = True  # trains in epochs and calls fit's epoch_callback after each (epoch selection needs it)
     display_name: str = ""  # as a paper writes it (HTNet, OFF-ApexNet); default: the name
+    # The published hyperparameter grid, for a search to use: parameter -> the values tried (each a value the
+    # parameter admits; checked by mebench.checks.check_info). Empty: none published.
+    search_space: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    # What a reader of the results must know, shown by `mebench methods show` (e.g. "published selection",
+    # "differences from the published code"): heading -> text.
+    notes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.input not in REPRESENTATIONS:

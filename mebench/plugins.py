@@ -73,3 +73,23 @@ def expand_method_selection(selection: str) -> list[str]:
             if n not in out:
                 out.append(n)
     return out
+
+
+def method_version(name: str) -> str:
+    """What a method's code is, recorded with every cell: the distribution that provides it and its version
+    ("in-process" for a class registered in this process), and a hash of its class's source file, so that
+    results of edited plugin code are told apart from the old ones."""
+    import hashlib
+    import inspect
+
+    cls = methods.get(name)
+    eps = methods._entry_points().get(name.split(":", 1)[0], [])
+    dist = eps[0].dist if eps and eps[0].dist is not None else None
+    text = f"{dist.name} {dist.version}" if dist is not None else "in-process"
+    try:
+        source = inspect.getsourcefile(cls)
+        with open(source, "rb") as fh:
+            text += f" src:{hashlib.sha256(fh.read()).hexdigest()[:8]}"
+    except (TypeError, OSError):  # a class without a readable source file: the distribution alone
+        pass
+    return text

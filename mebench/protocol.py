@@ -41,6 +41,10 @@ class Protocol:
     data_text: ClassVar[str] = "any"  # the data it takes, in words
     class_text: ClassVar[str] = "the dataset's own"  # its classes, in words
     fold_text: ClassVar[str] = ""  # how many folds, in words
+    # Structure the runner checks before training (`check_folds`): every sample in exactly one fold's test
+    # set, and no subject on both sides of a fold, unless the protocol declares otherwise here.
+    tests_each_sample_once: ClassVar[bool] = True
+    subjects_on_both_sides: ClassVar[bool] = False
 
     def __init__(self) -> None:  # a protocol without options
         pass
@@ -73,6 +77,48 @@ class Protocol:
     def groups(self, samples: pd.DataFrame) -> dict[str, pd.Series]:
         """Reporting groups: display name -> boolean mask over `samples` rows, in table order."""
         raise NotImplementedError
+
+
+def check_folds(protocol: Protocol, samples: pd.DataFrame, folds: list[Fold]) -> None:
+    """The structure every run relies on, checked before anything trains; a DataError names the protocol and
+    the first folds that break it: at least one fold; unique, non-empty fold ids; every sample of the table,
+    none on both sides of a fold; no subject on both sides (unless the protocol declares
+    `subjects_on_both_sides`); every sample tested exactly once (unless it declares
+    `tests_each_sample_once = False`)."""
+    where = f"protocol {protocol.label()!r}"
+    if not folds:
+        raise DataError(f"{where} gives no fold on dataset of {len(samples)} samples")
+    ids = [f.id for f in folds]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated or not all(isinstance(i, str) and i for i in ids):
+        raise DataError(f"{where}: fold ids must be unique, non-empty text (results are keyed by them); "
+                        f"repeated: {repeated[:5]}" if repeated else f"{where}: a fold has an empty id")
+    known = set(samples["sample"])
+    subject_of = dict(zip(samples["sample"], samples["subject_key"]))
+    for fold in folds:
+        unknown = [s for s in (*fold.train, *fold.test) if s not in known]
+        if unknown:
+            raise DataError(f"{where}, fold {fold.id}: samples not in the data: {unknown[:3]}")
+        if not fold.test or not fold.train:
+            raise DataError(f"{where}, fold {fold.id}: {'no test' if not fold.test else 'no training'} sample")
+        both = set(fold.train) & set(fold.test)
+        if both:
+            raise DataError(f"{where}, fold {fold.id}: samples both trained and tested on: {sorted(both)[:3]}")
+        if not protocol.subjects_on_both_sides:
+            shared = {subject_of[s] for s in fold.train} & {subject_of[s] for s in fold.test}
+            if shared:
+                raise DataError(f"{where}, fold {fold.id}: subject(s) {sorted(shared)[:3]} both in training and in "
+                                "the test set (results would be leaky); a protocol meant to do so declares "
+                                "`subjects_on_both_sides = True`")
+    if protocol.tests_each_sample_once:
+        tested = pd.Series([s for f in folds for s in f.test])
+        twice = sorted(set(tested[tested.duplicated()]))
+        never = sorted(known - set(tested))
+        if twice or never:
+            raise DataError(f"{where}: every sample is tested exactly once, but "
+                            + "; ".join(part for part in (f"{len(twice)} are tested more than once ({twice[:3]})" if twice
+                                                          else "", f"{len(never)} never ({never[:3]})" if never else "")
+                                        if part))
 
 
 def loso_folds(samples: pd.DataFrame) -> list[Fold]:
@@ -157,8 +203,14 @@ class ListedProtocol(Protocol):
 
     Raw datasets (a `native_label` column) are reduced to the listed clips, every listed clip the
     data lack named in one error. Data already in the list's classes (e.g. htnet-release for the
-    composite) is used as it is, if every sample comes from the list's sources. Option `clips`: the
-    path of another list in the same format (dataset, subject, clip, label) instead of the shipped one.
+    composite) is used as it is with the shipped list, if every sample comes from the list's sources.
+
+    Option `clips`: the path of another list in the same format (dataset, subject, clip, label)
+    instead of the shipped one. It is read when the protocol is built: a missing file, a folder, a
+    file that is not a clip list, an empty list or one naming other sources is a ConfigError. It
+    applies to every kind of data: the data are reduced to the listed clips (by sample id,
+    dataset/subject/clip), the listed clips they lack are one error, and on data already in the
+    list's classes a listed label other than the data's is an error naming the sample.
     """
 
     clip_list: ClassVar[Any]  # mebench.datasets.raw.clip_lists.ClipList
@@ -166,12 +218,34 @@ class ListedProtocol(Protocol):
 
     def __init__(self, *, clips: ClipListPath = ""):
         self.clips = clips
+        self._list = self.clip_list if not clips else self._given_list(clips)
 
-    def the_list(self):
+    def _given_list(self, clips: str):
+        """The list of option `clips`, read and checked now (ConfigError naming the path and the problem)."""
         from dataclasses import replace
         from pathlib import Path
 
-        return self.clip_list if not self.clips else replace(self.clip_list, path=Path(self.clips).expanduser())
+        path = Path(clips).expanduser()
+        where = f"protocol {self.name!r}: clips={clips}"
+        if not path.exists():
+            raise ConfigError(f"{where}: no such file")
+        if path.is_dir():
+            raise ConfigError(f"{where} is a folder, not a clip list CSV file")
+        given = replace(self.clip_list, path=path)
+        try:
+            table = given.table
+        except DataError as exc:
+            raise ConfigError(f"{where} is not a usable clip list: {exc} (a clip list is a CSV with the columns "
+                              f"dataset, subject, clip, label, labels among {', '.join(given.classes)}, and "
+                              "'#' lines are comments)") from None
+        other = sorted(set(table["dataset"]) - set(self.sources))
+        if other:
+            raise ConfigError(f"{where}: lists clips of {', '.join(map(repr, other))}; the {self.name} protocol "
+                              f"takes {', '.join(self.sources)} only (names are case-sensitive)")
+        return given
+
+    def the_list(self):
+        return self._list
 
     def counts(self) -> pd.DataFrame:
         return self.the_list().counts()
@@ -186,6 +260,8 @@ class ListedProtocol(Protocol):
         if tuple(dataset.class_names) != the_list.classes:
             raise DataError(f"the {self.name} protocol needs raw data (--data KIND:PATH) or data in its classes "
                             f"{list(the_list.classes)}; dataset {dataset.name!r} has {list(dataset.class_names)}")
+        if self.clips:  # a list of one's own applies to data in the list's classes too
+            return select_listed(dataset, the_list)
         missing = [s for s in self.sources if s not in set(dataset.samples["dataset"])]
         if missing:
             raise DataError(f"the {self.name} protocol needs samples from {', '.join(self.sources)}; "

@@ -5,11 +5,16 @@
 - oracle: for each test subject, the epoch with the best accuracy on that very subject, ties
   going to the later epoch: the published HTNet protocol, reproduced only to measure how much
   it inflates results (leaky).
+- oracle-stop: the published CausalNet protocol (main_train.py): for each test subject, the first
+  epoch with the best accuracy on that subject, the subject's training stopped at the first epoch
+  where it reaches 100% (leaky). Derived from the one training's record: the stop ends a fold's
+  training after the epoch it keeps and changes nothing before it, so the first best epoch of the
+  full record is the epoch the stopped training keeps.
 - validation: the epoch with the best UF1 on subjects held out from the fold's *training*
   subjects (stratified by source dataset), optionally stopping early; the test subject is
   seen once, by the final prediction (honest).
 
-final, epoch:E and oracle are three readings of one training: when any but `final` is asked
+final, epoch:E, oracle and oracle-stop are readings of one training: when any but `final` is asked
 for, the training records its test predictions after every epoch (`EpochRecord`), and each
 selection is derived from the record. `validation` removes subjects from training, so it is a
 training of its own.
@@ -35,8 +40,10 @@ EPOCH_SELECTIONS = {
     "validation": "best validation UF1 on held-out training subjects, stratified by source dataset (honest)",
     "oracle": "per test subject, the epoch with the best accuracy on that subject: the published HTNet protocol; "
     "leaky (model selection on test data), reproduced to measure the inflation",
+    "oracle-stop": "per test subject, the first epoch with the best accuracy on that subject, training stopped once "
+    "the subject reaches 100%: the published CausalNet protocol; leaky, reproduced to measure the inflation",
 }
-LEAKY = {"oracle"}
+LEAKY = {"oracle", "oracle-stop"}
 FULL = "full"  # the training behind final, epoch:E and oracle
 _EPOCH = re.compile(r"^epoch:([1-9]\d*)$")
 
@@ -47,10 +54,15 @@ def is_leaky(selection: str) -> bool:
 
 def check_selection_name(name: str) -> str:
     name = name.strip()
-    if name in ("final", "oracle", "validation") or _EPOCH.match(name):
+    if name in ("final", "oracle", "oracle-stop", "validation") or _EPOCH.match(name):
         return name
-    raise ConfigError(f"--epoch-selection {name!r}: choose from final, epoch:E (E >= 1), oracle, validation "
+    raise ConfigError(f"--epoch-selection {name!r}: choose from final, epoch:E (E >= 1), oracle, oracle-stop, validation "
                       "(several as a comma list, e.g. final,oracle)")
+
+
+def fixed_epochs(names) -> list[int]:
+    """The E of every epoch:E among selection names."""
+    return [int(m.group(1)) for m in map(_EPOCH.match, names) if m]
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class EpochSelection:
         return tuple(self.name.split(","))
 
     def trainings(self) -> dict[str, tuple[str, ...]]:
-        """Training key -> the selections read from it: `full` for final/epoch:E/oracle, and
+        """Training key -> the selections read from it: `full` for final/epoch:E/oracle/oracle-stop, and
         `validation:K:P` for validation."""
         out: dict[str, tuple[str, ...]] = {}
         full = tuple(n for n in self.names if n != "validation")
@@ -121,9 +133,14 @@ class EpochRecord:
         return int(self.pred.shape[0])
 
 
-def oracle_selection(record: EpochRecord, y_test: np.ndarray, subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+def oracle_selection(record: EpochRecord, y_test: np.ndarray, subjects: np.ndarray,
+                     ties: str = "last") -> tuple[np.ndarray, np.ndarray, dict]:
     """(predicted classes, epoch per test sample, {subject: epoch}): for each test subject the epoch
-    with the best accuracy on that subject, the later epoch on ties (`<=` in the published code)."""
+    with the best accuracy on that subject, the later epoch on ties (`<=` in HTNet's code), or with
+    `ties="first"` the earlier one (`oracle-stop`: CausalNet's `<`; with its stop at 100%, the first epoch
+    reaching 100% when one does). Where a subject's accuracy is 0 at every epoch, CausalNet's code keeps no
+    prediction at all (its best starts at 0 and only a larger one replaces it), so those samples drop out
+    of its score; "first" keeps epoch 1's predictions instead, so every sample is scored."""
     correct = record.pred == np.asarray(y_test)[None, :]
     pred = np.empty(record.pred.shape[1], dtype=np.int64)
     epochs = np.empty(record.pred.shape[1], dtype=np.int64)
@@ -131,7 +148,7 @@ def oracle_selection(record: EpochRecord, y_test: np.ndarray, subjects: np.ndarr
     for subject in pd.unique(np.asarray(subjects)):
         cols = np.asarray(subjects) == subject
         acc = correct[:, cols].mean(axis=1)
-        best = int(np.flatnonzero(acc == acc.max())[-1])
+        best = int(np.flatnonzero(acc == acc.max())[0 if ties == "first" else -1])
         pred[cols] = record.pred[best, cols]
         epochs[cols] = best + 1
         chosen[str(subject)] = best + 1
@@ -146,11 +163,12 @@ def fixed_epoch(selection: str) -> int:
 
 
 def derive(selection: str, record: EpochRecord, y_test: np.ndarray, subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted classes, epoch per test sample) of `selection` (final, epoch:E or oracle) read off a record."""
+    """(predicted classes, epoch per test sample) of `selection` (final, epoch:E, oracle or oracle-stop) read
+    off a record."""
     if selection == "final":
         return record.pred[-1].astype(np.int64), np.full(record.pred.shape[1], record.n_epochs)
-    if selection == "oracle":
-        pred, epochs, _ = oracle_selection(record, y_test, subjects)
+    if selection in ("oracle", "oracle-stop"):
+        pred, epochs, _ = oracle_selection(record, y_test, subjects, "first" if selection == "oracle-stop" else "last")
         return pred, epochs
     e = fixed_epoch(selection)
     if e > record.n_epochs:

@@ -8,8 +8,10 @@ before the first one trains, so a report knows which results are missing; it bec
 `failed` when computed. `predictions` has a row per test sample of a finished cell (the final
 epoch's prediction, or validation's), `epoch_predictions` every epoch's test predictions of a cell
 that records them (float16 probabilities and the exact predicted classes, one blob each), from
-which the report derives `oracle` and `epoch:E`. A cell and its predictions are written in one transaction, so an
-interrupted run never leaves half a cell behind.
+which the report derives `oracle` and `epoch:E`. `searches` has a row per hyperparameter search (mebench.tuning):
+its grid, its configurations' parameter hashes in grid order, the inner split of the nested rule and the rules asked;
+a cell's `roles` say what it was planned for (a row of its own, a search's configuration, a nested inner training).
+A cell and its predictions are written in one transaction, so an interrupted run never leaves half a cell behind.
 
 Reading never creates anything: a missing folder or database is a DataError, and so is a file
 that is not a results database of this schema.
@@ -80,7 +82,8 @@ CREATE TABLE IF NOT EXISTS cells (
     heartbeat TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    display_name TEXT
+    display_name TEXT,
+    method_version TEXT
 );
 CREATE TABLE IF NOT EXISTS epoch_predictions (
     cell_key TEXT PRIMARY KEY REFERENCES cells(key) ON DELETE CASCADE,
@@ -97,6 +100,30 @@ CREATE TABLE IF NOT EXISTS sample_groups (
     grp TEXT NOT NULL,
     sample TEXT NOT NULL,
     PRIMARY KEY (protocol, dataset_fingerprint, grp, sample)
+);
+CREATE TABLE IF NOT EXISTS data_samples (
+    data_source TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    dataset_fingerprint TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    label TEXT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (data_source, pipeline, protocol, dataset_fingerprint, sample)
+);
+CREATE TABLE IF NOT EXISTS searches (
+    id TEXT PRIMARY KEY,
+    method TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    dataset_fingerprint TEXT NOT NULL,
+    precision TEXT NOT NULL,
+    source TEXT NOT NULL,
+    names TEXT NOT NULL,
+    grid TEXT NOT NULL,
+    configs TEXT NOT NULL,
+    inner_subjects INTEGER NOT NULL,
+    rules TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS predictions (
     cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
@@ -115,13 +142,40 @@ CELL_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "d
                 "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
                 "precision", "selected_epochs", "class_names", "mebench_version", "versions", "device", "runtime",
                 "started_at", "finished_at", "seconds", "status", "claimed_by", "heartbeat", "attempts", "error",
-                "display_name")
+                "display_name", "method_version")
 # Columns added to schema 3 after its first release: (table, column, declaration), added on open.
-ADDED_COLUMNS = (("cells", "display_name", "TEXT"),)
+ADDED_COLUMNS = (("cells", "display_name", "TEXT"), ("cells", "method_version", "TEXT"), ("cells", "roles", "TEXT"))
 # What planning writes (and a later plan of the same cell may update); the rest is the outcome.
 PLAN_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "dataset", "dataset_source",
                 "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
-                "precision", "class_names", "mebench_version", "versions", "display_name")
+                "precision", "class_names", "mebench_version", "versions", "display_name", "method_version", "roles")
+# `roles` (a JSON list; NULL in databases older than the column, read as ["run"]): what a cell is planned for.
+# run: a result row of its own; fixed: a configuration's row of a hyperparameter search; search: read by a search's
+# rule only (nested, test-scored); inner: a nested search's inner training, never a result row. Plans merge them.
+SEARCH_COLUMNS = ("id", "method", "preset", "protocol", "dataset_fingerprint", "precision", "source", "names", "grid",
+                  "configs", "inner_subjects", "rules")
+
+
+def describe_data_change(before: Sequence[tuple], after: Sequence[tuple], shown: int = 5) -> str:
+    """What changed between two (sample, label, content, ...) lists: clips added, removed, relabelled, files changed."""
+    old = {r[0]: (r[1], r[2]) for r in before}
+    new = {r[-3]: (r[-2], r[-1]) for r in after}
+
+    def names(items: list[str]) -> str:
+        return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+    added = [s for s in new if s not in old]
+    removed = [s for s in old if s not in new]
+    relabelled = [f"{s} ({old[s][0]} -> {new[s][0]})" for s in new if s in old and old[s][0] != new[s][0]]
+    changed = [s for s in new if s in old and old[s][0] == new[s][0] and old[s][1] != new[s][1]]
+    parts = [f"{len(items)} clip(s) {what}: {names(items)}" for what, items in
+             (("added", added), ("removed", removed), ("relabelled", relabelled), ("with changed files", changed))
+             if items]
+    return "; ".join(parts) or "the same clips and labels, but other data options or files"
+
+
+# What every plan of a cell adds to (`ResultStore.plan`): an outcome written later never narrows them.
+MERGED_COLUMNS = ("selections", "record_epochs", "roles")
 
 
 @dataclass(frozen=True)
@@ -202,10 +256,20 @@ class ResultStore:
     @contextlib.contextmanager
     def lock(self, what: str):
         """Hold the run folder for one `mebench run`/`evaluate`: a second one on the same folder is refused,
-        naming the process that holds it (an OS lock, released when that process ends, even if killed)."""
+        naming the process that holds it (an OS lock, released when that process ends, even if killed).
+        The lock file is opened without following a symbolic link: a link there is refused, never truncated."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / LOCK_NAME
-        handle = open(path, "a+")
+        if path.is_symlink():
+            raise DataError(f"{path} is a symbolic link (to {os.readlink(path)}); mebench writes its lock there and "
+                            "never follows a link: remove it")
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path} exists and is not a file (mebench's run lock); remove it")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise DataError(f"cannot open the run lock {path}: {exc.strerror or exc}") from None
+        handle = os.fdopen(fd, "r+")
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -281,17 +345,95 @@ class ResultStore:
         cells = list(cells)
 
         def write(conn: sqlite3.Connection) -> None:
-            known = {k: (json.loads(sel), rec) for k, sel, rec in conn.execute("SELECT key, selections, record_epochs FROM cells")}
+            known = {k: (json.loads(sel), rec, roles) for k, sel, rec, roles in
+                     conn.execute("SELECT key, selections, record_epochs, roles FROM cells")}
             for c in cells:
                 if c["key"] in known:
-                    old, rec = known[c["key"]]
+                    old, rec, roles = known[c["key"]]
                     merged = list(dict.fromkeys(old + list(json.loads(c["selections"]))))
-                    conn.execute("UPDATE cells SET selections = ?, record_epochs = ? WHERE key = ?",
-                                 (json.dumps(merged), int(bool(rec) or bool(c["record_epochs"])), c["key"]))
+                    roles = list(dict.fromkeys(json.loads(roles) if roles else ["run"]))
+                    roles += [r for r in json.loads(c.get("roles") or '["run"]') if r not in roles]
+                    conn.execute("UPDATE cells SET selections = ?, record_epochs = ?, roles = ? WHERE key = ?",
+                                 (json.dumps(merged), int(bool(rec) or bool(c["record_epochs"])), json.dumps(roles),
+                                  c["key"]))
                 else:
                     row = {**{k: c.get(k) for k in PLAN_COLUMNS}, "status": "pending", "attempts": 0}
                     conn.execute(f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                                  tuple(row.values()))
+
+        self._execute("write", write)
+
+    def save_search(self, search: dict[str, Any]) -> None:
+        """Record a hyperparameter search (mebench.tuning): its grid, its configurations' parameter hashes in grid
+        order and the inner split; the rules asked of it grow with each run that names it."""
+        row = {k: search[k] for k in SEARCH_COLUMNS}
+
+        def write(conn: sqlite3.Connection) -> None:
+            before = conn.execute("SELECT rules FROM searches WHERE id = ?", (row["id"],)).fetchone()
+            if before is not None:
+                rules = list(dict.fromkeys(json.loads(before[0]) + json.loads(row["rules"])))
+                conn.execute("UPDATE searches SET rules = ? WHERE id = ?", (json.dumps(rules), row["id"]))
+            else:
+                conn.execute(f"INSERT INTO searches ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                             tuple(row.values()))
+
+        self._execute("write", write)
+
+    def searches(self) -> pd.DataFrame:
+        """Every recorded hyperparameter search (SEARCH_COLUMNS); empty for a folder without one (or written before
+        searches were recorded)."""
+        conn = self._read()
+        try:
+            present = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'searches'").fetchone()
+        finally:
+            conn.close()
+        if not present:
+            return pd.DataFrame(columns=list(SEARCH_COLUMNS))
+        return self._query("SELECT * FROM searches ORDER BY rowid")
+
+    def cell_predictions(self, keys: Iterable[str]) -> pd.DataFrame:
+        """cell_key, sample, y_true, y_pred of the finished cells among `keys` (a nested search's inner cells)."""
+        keys = sorted(set(keys))
+        if not keys or not self.exists():
+            return pd.DataFrame(columns=["cell_key", "sample", "y_true", "y_pred"])
+        conn = self._read()
+        try:
+            parts = []
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                parts.append(pd.read_sql_query(
+                    "SELECT p.cell_key, p.sample, p.y_true, p.y_pred FROM predictions p JOIN cells c ON c.key = p.cell_key "
+                    f"WHERE c.status = 'done' AND p.cell_key IN ({', '.join('?' * len(chunk))}) ORDER BY p.cell_key, p.sample",
+                    conn, params=chunk))
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+            raise self._fail(sqlite3.DatabaseError(str(exc)), "read") from None
+        finally:
+            conn.close()
+        return pd.concat(parts, ignore_index=True)
+
+    def record_data(self, source: str, pipeline: str, protocol: str, fingerprint: str, table: pd.DataFrame) -> None:
+        """Remember which samples (labels, file contents) the cells of `source` under `protocol` were computed
+        on, and refuse other data under the same names: a run resumed after the data changed (clips added,
+        removed or relabelled, files changed) would pool two versions of the data in one result row.
+        `table`: the sample table (sample, label, and `content`, a digest of the sample's files, if known)."""
+        content = table["content"] if "content" in table.columns else pd.Series("", index=table.index)
+        rows = [(source, pipeline, protocol, fingerprint, str(s), str(l), str(c))
+                for s, l, c in zip(table["sample"], table["label"], content)]
+
+        def write(conn: sqlite3.Connection) -> None:
+            other = conn.execute(
+                "SELECT DISTINCT dataset_fingerprint FROM data_samples WHERE data_source = ? AND pipeline = ? AND "
+                "protocol = ? AND dataset_fingerprint != ?", (source, pipeline, protocol, fingerprint)).fetchall()
+            if other:
+                before = conn.execute(
+                    "SELECT sample, label, content FROM data_samples WHERE data_source = ? AND pipeline = ? AND "
+                    "protocol = ? AND dataset_fingerprint = ?", (source, pipeline, protocol, other[0][0])).fetchall()
+                raise DataError(f"{self.folder} holds results of {source} (protocol {protocol}"
+                                f"{', pipeline ' + pipeline if pipeline else ''}) computed on other data (fingerprint "
+                                f"{other[0][0]}, now {fingerprint}): {describe_data_change(before, rows)}. Resuming "
+                                "would pool both versions in one result; give this run another --out (or restore the "
+                                "data)")
+            conn.executemany("INSERT OR IGNORE INTO data_samples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
         self._execute("write", write)
 
@@ -307,28 +449,49 @@ class ResultStore:
 
         self._execute("write", write)
 
-    def finished_keys(self) -> set[str]:
-        """Cells done, and holding their epoch record if their plan asks for one."""
+    def finished_keys(self, recording: Iterable[str] = ()) -> set[str]:
+        """Cells done, and holding their epoch record if their stored plan, or the plan about to be stored
+        (`recording`: the keys that must record their epochs now), asks for one."""
+        if not self.exists():
+            return set()
+        recording = set(recording)
+        rows = self._execute("read", lambda conn: conn.execute(
+            "SELECT key, record_epochs, key IN (SELECT cell_key FROM epoch_predictions) FROM cells "
+            "WHERE status = 'done'").fetchall())
+        return {key for key, stored, has_record in rows if has_record or not (stored or key in recording)}
+
+    def recording_keys(self) -> set[str]:
+        """Cells whose plan (merged over every run) records their epochs."""
         if not self.exists():
             return set()
         return self._execute("read", lambda conn: {r[0] for r in conn.execute(
-            "SELECT key FROM cells WHERE status = 'done' AND "
-            "(record_epochs = 0 OR key IN (SELECT cell_key FROM epoch_predictions))")})
+            "SELECT key FROM cells WHERE record_epochs = 1")})
 
     def save_cell(self, cell: dict[str, Any], predictions: Iterable[PredictionRow] = (),
-                  record: tuple[Sequence[str], Any] | None = None) -> None:
+                  record: tuple[Sequence[str], Any] | None = None) -> bool:
         """Write one cell's outcome (replacing an earlier attempt), its predictions and, if given, its
-        epoch record (test sample ids, mebench.selection.EpochRecord), in one transaction."""
+        epoch record (test sample ids, mebench.selection.EpochRecord), in one transaction. A failure never
+        replaces a finished result (a failed `--rerun` keeps it, noting the failure in `error`): then
+        False is returned and nothing else changes."""
         row = {k: cell.get(k) for k in CELL_COLUMNS if k in cell}
         values = [(row["key"], p.sample, p.dataset, p.subject, int(p.y_true), int(p.y_pred),
                    json.dumps([round(float(x), 6) for x in p.proba]), p.epoch) for p in predictions]
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> bool:
+            if row.get("status") == "failed":
+                before = conn.execute("SELECT status FROM cells WHERE key = ?", (row["key"],)).fetchone()
+                if before is not None and before[0] == "done":  # a failed rerun: the finished result stays
+                    conn.execute("UPDATE cells SET error = ?, attempts = attempts + 1 WHERE key = ?",
+                                 (f"a later attempt ({row.get('finished_at')}) failed; this finished result is kept: "
+                                  f"{row.get('error')}", row["key"]))
+                    return False
             conn.execute("DELETE FROM predictions WHERE cell_key = ?", (row["key"],))
             conn.execute("DELETE FROM epoch_predictions WHERE cell_key = ?", (row["key"],))
-            conn.execute(  # an upsert keeps the row (and so the planned order) of a pending cell
+            # an upsert keeps the row (and so the planned order) of a pending cell, and what plans merged into it
+            updated = [k for k in row if k not in ("key", *MERGED_COLUMNS)]
+            conn.execute(
                 f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
-                f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in row if k != 'key')}",
+                f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in updated)}",
                 tuple(row.values()))
             conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
             if record is not None:
@@ -337,8 +500,9 @@ class ResultStore:
                              (row["key"], json.dumps(list(samples)), int(rec.pred.shape[0]), int(rec.proba.shape[2]),
                               np.ascontiguousarray(rec.proba, dtype=np.float16).tobytes(),
                               np.ascontiguousarray(rec.pred, dtype=np.uint8).tobytes()))
+            return True
 
-        self._execute("write", write)
+        return self._execute("write", write)
 
     def epoch_records(self) -> dict[str, tuple[list[str], Any]]:
         """cell key -> (test sample ids, EpochRecord) of every stored record."""
@@ -346,17 +510,38 @@ class ResultStore:
 
         conn = self._read()
         try:
-            rows = conn.execute("SELECT cell_key, samples, n_epochs, n_classes, proba, pred FROM epoch_predictions").fetchall()
+            rows = conn.execute("SELECT e.cell_key, e.samples, e.n_epochs, e.n_classes, e.proba, e.pred, c.method, c.fold, "
+                                "c.seed FROM epoch_predictions e LEFT JOIN cells c ON c.key = e.cell_key").fetchall()
         except sqlite3.Error as exc:
             raise self._fail(exc, "read") from None
         finally:
             conn.close()
         out = {}
-        for key, samples, n_epochs, n_classes, proba, pred in rows:
-            samples = json.loads(samples)
+        for key, samples, n_epochs, n_classes, proba, pred, method, fold, seed in rows:
+            def damaged(what: str) -> DataError:
+                return DataError(f"{self.path}: the epoch record of the cell (method {method!r}, fold {fold!r}, seed "
+                                 f"{seed}) is damaged: {what}; rerun that cell (`mebench run ... --rerun`) or leave "
+                                 "its folder out of the report")
+            try:
+                samples = json.loads(samples)
+            except (TypeError, ValueError):
+                raise damaged("its sample list is not valid JSON") from None
+            if not (isinstance(samples, list) and all(isinstance(s, str) for s in samples)):
+                raise damaged("its sample list is not a JSON list of sample ids")
+            if not all(isinstance(v, int) and v > 0 for v in (n_epochs, n_classes)):
+                raise damaged(f"{n_epochs!r} epochs of {n_classes!r} classes")
             shape = (n_epochs, len(samples))
-            out[key] = (samples, EpochRecord(np.frombuffer(proba, dtype=np.float16).reshape(*shape, n_classes),
-                                             np.frombuffer(pred, dtype=np.uint8).reshape(shape)))
+            for name, blob, itemsize, size in (("probabilities", proba, 2, n_epochs * len(samples) * n_classes),
+                                               ("predicted classes", pred, 1, n_epochs * len(samples))):
+                if not isinstance(blob, bytes) or len(blob) != itemsize * size:
+                    got = f"{len(blob)} bytes" if isinstance(blob, bytes) else type(blob).__name__
+                    raise damaged(f"its {name} hold {got} instead of {itemsize * size} ({n_epochs} epochs x "
+                                  f"{len(samples)} samples{f' x {n_classes} classes' if itemsize == 2 else ''}); "
+                                  "the blob is truncated or corrupt")
+            classes = np.frombuffer(pred, dtype=np.uint8).reshape(shape)
+            if classes.size and int(classes.max()) >= n_classes:
+                raise damaged(f"a predicted class {int(classes.max())} outside the {n_classes} classes")
+            out[key] = (samples, EpochRecord(np.frombuffer(proba, dtype=np.float16).reshape(*shape, n_classes), classes))
         return out
 
     # -- reading ---------------------------------------------------------------------------------
@@ -387,7 +572,7 @@ class ResultStore:
     def predictions(self) -> pd.DataFrame:
         """Predictions of finished cells joined with their cell's description; `cell_order` is the order in
         which cells were planned (a run plans its methods in the order they were named)."""
-        return self._query("""
+        preds = self._query("""
             SELECT c.rowid AS cell_order, c.key AS cell_key, c.method, c.preset, c.params_hash, c.precision,
                    c.dataset AS data, c.dataset_fingerprint, c.protocol, c.training, c.selections, c.seed, c.fold,
                    c.class_names,
@@ -396,3 +581,32 @@ class ResultStore:
             WHERE c.status = 'done'
             ORDER BY c.method, c.protocol, c.training, c.seed, c.fold, p.sample
         """)
+        self._check_predictions(preds)
+        return preds
+
+    def _check_predictions(self, preds: pd.DataFrame) -> None:
+        """DataError naming the cell (method, fold, seed) and this file for a prediction a report cannot read:
+        class names or selections that are not JSON lists, a true or predicted class outside the class names."""
+        def bad(row, what: str) -> DataError:
+            return DataError(f"{self.path}: the cell (method {row.method!r}, fold {row.fold!r}, seed {row.seed}) "
+                             f"{what}; rerun that cell (`mebench run ... --rerun`) or leave its folder out of the report")
+
+        n_classes = {}
+        for row in preds.drop_duplicates("cell_key").itertuples(index=False):
+            for column in ("class_names", "selections"):
+                try:
+                    value = json.loads(getattr(row, column))
+                except (TypeError, ValueError):
+                    value = None
+                if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+                    raise bad(row, f"has {column} that are not a JSON list of names: {getattr(row, column)!r}")
+                if column == "class_names":
+                    n_classes[row.cell_key] = len(value)
+        n = preds["cell_key"].map(n_classes)
+        for column in ("y_true", "y_pred"):
+            values = pd.to_numeric(preds[column], errors="coerce")
+            outside = ~((values >= 0) & (values < n) & (values == values.round()))
+            if outside.any():
+                row = next(preds[outside].itertuples(index=False))
+                raise bad(row, f"has {column} = {getattr(row, column)!r} for sample {row.sample!r}, outside its "
+                               f"{n_classes[row.cell_key]} classes")

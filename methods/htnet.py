@@ -106,42 +106,56 @@ def aggregate(dim_in: int, dim_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(dim_in, dim_out, 3, padding=1), ChannelLayerNorm(dim_out), nn.MaxPool2d(3, stride=2, padding=1))
 
 
+def patch_embedding(channels: int, patch_size: int, dim: int) -> nn.Sequential:
+    """Each patch_size x patch_size patch of a (B, C, H, W) image flattened and projected to `dim` channels."""
+    return nn.Sequential(Rearrange("b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=patch_size, p2=patch_size),
+                         nn.Conv2d(channels * patch_size**2, dim, 1))
+
+
+def hierarchy(*, image_size: int, patch_size: int, dim: int, heads: int, num_hierarchies: int,
+              block_repeats: tuple[int, ...], mlp_mult: int, dropout: float) -> nn.ModuleList:
+    """HTNet's levels: [transformer, aggregation] per hierarchy, widths dim * 2^i and heads heads * 2^i
+    (the last level aggregates nothing). Its output has dim * 2^(num_hierarchies - 1) channels."""
+    if image_size % patch_size:
+        raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
+    if len(block_repeats) != num_hierarchies:
+        raise ValueError(f"block_repeats {block_repeats} needs one entry per hierarchy ({num_hierarchies})")
+    fmap = image_size // patch_size
+    seq_len = (fmap // 2 ** (num_hierarchies - 1)) ** 2  # tokens per block, constant across levels
+    mults = [2**i for i in range(num_hierarchies)]
+    dims = [dim * m for m in mults] + [dim * mults[-1]]
+    return nn.ModuleList(
+        nn.ModuleList([TransformerLevel(dims[i], seq_len, depth, heads * mult, mlp_mult, dropout),
+                       nn.Identity() if i == num_hierarchies - 1 else aggregate(dims[i], dims[i + 1])])
+        for i, (mult, depth) in enumerate(zip(mults, block_repeats)))
+
+
+def run_hierarchy(x: torch.Tensor, layers: nn.ModuleList) -> torch.Tensor:
+    """The levels applied to patch embeddings: attention within blocks of tokens, many small blocks first,
+    one block covering everything last, each level followed by its aggregation."""
+    for i, (transformer, agg) in enumerate(layers):
+        blocks = 2 ** (len(layers) - 1 - i)
+        x = rearrange(x, "b c (b1 h) (b2 w) -> (b b1 b2) c h w", b1=blocks, b2=blocks)
+        x = transformer(x)
+        x = rearrange(x, "(b b1 b2) c h w -> b c (b1 h) (b2 w)", b1=blocks, b2=blocks)
+        x = agg(x)
+    return x
+
+
 class HTNet(nn.Module):
     def __init__(self, *, image_size: int, patch_size: int, num_classes: int, dim: int, heads: int,
                  num_hierarchies: int, block_repeats: tuple[int, ...], mlp_mult: int = 4, channels: int = 3,
                  dropout: float = 0.0):
         super().__init__()
-        if image_size % patch_size:
-            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
-        if len(block_repeats) != num_hierarchies:
-            raise ValueError(f"block_repeats {block_repeats} needs one entry per hierarchy ({num_hierarchies})")
-        fmap = image_size // patch_size
-        seq_len = (fmap // 2 ** (num_hierarchies - 1)) ** 2  # tokens per block, constant across levels
-        mults = [2**i for i in range(num_hierarchies)]
-        dims = [dim * m for m in mults] + [dim * mults[-1]]
-        self.to_patch_embedding = nn.Sequential(
-            Rearrange("b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=patch_size, p2=patch_size),
-            nn.Conv2d(channels * patch_size**2, dims[0], 1),
-        )
-        self.layers = nn.ModuleList()
-        for i, (mult, depth) in enumerate(zip(mults, block_repeats)):
-            last = i == num_hierarchies - 1
-            self.layers.append(nn.ModuleList([
-                TransformerLevel(dims[i], seq_len, depth, heads * mult, mlp_mult, dropout),
-                nn.Identity() if last else aggregate(dims[i], dims[i + 1]),
-            ]))
-        self.mlp_head = nn.Sequential(ChannelLayerNorm(dims[-1]), Reduce("b c h w -> b c", "mean"), nn.Linear(dims[-1], num_classes))
+        self.to_patch_embedding = patch_embedding(channels, patch_size, dim)
+        self.layers = hierarchy(image_size=image_size, patch_size=patch_size, dim=dim, heads=heads,
+                                num_hierarchies=num_hierarchies, block_repeats=block_repeats, mlp_mult=mlp_mult,
+                                dropout=dropout)
+        width = dim * 2 ** (num_hierarchies - 1)
+        self.mlp_head = nn.Sequential(ChannelLayerNorm(width), Reduce("b c h w -> b c", "mean"), nn.Linear(width, num_classes))
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        x = self.to_patch_embedding(img)
-        levels = len(self.layers)
-        for i, (transformer, agg) in enumerate(self.layers):
-            blocks = 2 ** (levels - 1 - i)  # many small blocks first, one block covering everything last
-            x = rearrange(x, "b c (b1 h) (b2 w) -> (b b1 b2) c h w", b1=blocks, b2=blocks)
-            x = transformer(x)
-            x = rearrange(x, "(b b1 b2) c h w -> b c (b1 h) (b2 w)", b1=blocks, b2=blocks)
-            x = agg(x)
-        return self.mlp_head(x)
+        return self.mlp_head(run_hierarchy(self.to_patch_embedding(img), self.layers))
 
 
 class HTNetMethod(TorchMethod):
@@ -196,6 +210,22 @@ class HTNetCorrectedMethod(HTNetMethod):
         name="htnet-corrected", display_name="HTNet (corrected windows)",
         summary="HTNet with landmark windows centred as intended (published code swaps rows and columns)",
         input="htnet-regions-corrected",
+        citation=HTNetMethod.info.citation,
+        code_url=HTNetMethod.info.code_url,
+        tags=("htnet-variant", "transformer"),
+        presets=HTNetMethod.info.presets,
+    )
+
+
+class HTNetTemplateMethod(HTNetMethod):
+    """HTNet on `htnet-regions-template`: the same network and presets, its windows cut around the one fixed
+    template CausalNet uses for every clip (HTNet's fallback landmarks). Runs on data without apex faces
+    (causalnet-release), where it is HTNet on CausalNet's first map and input geometry."""
+
+    info = MethodInfo(
+        name="htnet-template", display_name="HTNet (fixed template)",
+        summary="HTNet with its windows around one fixed template for every clip (CausalNet's cut; no faces needed)",
+        input="htnet-regions-template",
         citation=HTNetMethod.info.citation,
         code_url=HTNetMethod.info.code_url,
         tags=("htnet-variant", "transformer"),

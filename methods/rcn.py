@@ -129,6 +129,9 @@ class RCNAMethod(TorchMethod):
             "quick": dict(featuremaps=32, pool_size=5, num_layers=1, image_size=None, epochs=20, lr=5e-3, momentum=0.9,
                           batch_size=32, shuffle=True),
         },
+        # No grid is published (the released code fixes featuremaps 32 and pool size 5). This is mebench's choice
+        # around that setting, for `--tuning`: half and double the feature maps, a smaller pooled grid (6 configurations).
+        search_space={"featuremaps": (16, 32, 64), "pool_size": (3, 5)},
     )
 
     def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, featuremaps: PositiveInt = 32,

@@ -9,6 +9,11 @@ Leave one subject out over the 687 clips (87 subjects) of the list the HTNet rep
 happy is positive (54), surprise is surprise (184); "others" is left out. HTNet's own input for
 this table differs from its composite input: `--pipeline htnet-casme3` with the `htnet-casme3`
 method (see mebench.datasets.raw.pipeline).
+
+A listed clip is named by subject, video (Filename) and onset frame, `casme3/spNO.10/k-735`, as the
+casme3 loader names it, so it is found whatever other rows the label sheet holds and in whatever
+order. The list also gives each clip's sheet label (`emotion`): a clip whose label in the data is
+another one, or maps to another class than the list's, is an error naming it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ CLASSES = ("negative", "positive", "surprise")
 LABEL_MAP = {"casme3": {"disgust": "negative", "fear": "negative", "anger": "negative", "sad": "negative",
                         "happy": "positive", "surprise": "surprise"}}
 CASME3_HTNET = ClipList("CAS(ME)^3 as HTNet evaluates it", Path(HERE) / "casme3_htnet.csv", CLASSES, LABEL_MAP,
-                        tag="casme3-htnet")
+                        tag="casme3-htnet", strict_labels=True)
 
 
 class CASME3HTNet(ListedProtocol):

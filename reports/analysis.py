@@ -17,9 +17,11 @@ from mebench.errors import UnknownNameError
 from mebench.metrics import confusion_matrix, uf1_from_confusion
 from mebench.reports import statistics as st
 from mebench.reports.results import VARIANT_KEYS, group_masks
+from mebench.selection import LEAKY
 
-SUMMARY_COLUMNS = ["method", "protocol", "data", "epoch_selection", "leaky", "group", "metric", "mean", "std",
+SUMMARY_COLUMNS = ["method", "protocol", "data", "epoch_selection", "tuning", "leaky", "group", "metric", "mean", "std",
                    "seeds", "ci_low", "ci_high"]
+CHOSEN = ("nested", "test-scored")  # the tuning rules whose rows reports.tuning assembles
 P_COLUMNS = ["p_permutation", "p_mcnemar", "p_wilcoxon"]
 STATS_COLUMNS = ["protocol", "method", "reference", "group", "seed", "n_seeds", "n_subjects", "n_samples",
                  "uf1_method", "uf1_reference", "uf1_diff", "uf1_diff_low", "uf1_diff_high", *P_COLUMNS,
@@ -37,7 +39,9 @@ def class_names(frame: pd.DataFrame) -> list[str]:
 
 
 def _variant_info(preds: pd.DataFrame) -> pd.DataFrame:
-    return preds[["variant", "data", "epoch_selection", "leaky"]].drop_duplicates("variant").set_index("variant")
+    if "tuning" not in preds.columns:
+        preds = preds.assign(tuning="")
+    return preds[["variant", "data", "epoch_selection", "tuning", "leaky"]].drop_duplicates("variant").set_index("variant")
 
 
 def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -51,7 +55,7 @@ def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0
         info = _variant_info(frame)
         out = out.rename(columns={"n_seeds": "seeds"})
         out["protocol"] = protocol
-        for col in ("data", "epoch_selection", "leaky"):
+        for col in ("data", "epoch_selection", "tuning", "leaky"):
             out[col] = out["method"].map(info[col])
         parts.append(out[SUMMARY_COLUMNS])
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -238,38 +242,56 @@ def subject_scores(preds: pd.DataFrame) -> pd.DataFrame:
 
 def leakage_gaps(preds: pd.DataFrame, results: pd.DataFrame, *, n_resamples: int = 2000, n_permutations: int = 10000,
                  seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Oracle minus final score of the same configuration (method, preset, parameters, precision, data),
-    per protocol, group and metric: paired, since both read the same trainings (or the same seeds).
-    ``gap`` is the mean over seeds of the per-seed gap (``gap_std`` its std, ddof=1). For UF1 also the
-    subject-bootstrap CI of the gap (``gap_low``, ``gap_high``) and the two-sided p of the paired
-    permutation test over subjects, all seeds at once (``p``).
+    """Leaky minus honest score, paired, per protocol, group and metric:
+
+    - ``kind`` = "epoch selection": oracle (and oracle-stop) minus final of the same configuration (method, preset, parameters,
+      precision, data): both read the same trainings (or the same seeds);
+    - ``kind`` = "tuning": every leaky row of a hyperparameter search (test-scored, or an oracle epoch) minus the
+      search's honest row (nested configuration, final epoch; else nested with its first honest selection), on
+      the same samples and seeds.
+
+    ``method`` is the honest row, ``oracle_method`` the leaky one. ``gap`` is the mean over seeds of the per-seed gap
+    (``gap_std`` its std, ddof=1). For UF1 also the subject-bootstrap CI of the gap (``gap_low``, ``gap_high``) and
+    the two-sided p of the paired permutation test over subjects, all seeds at once (``p``).
 
     ``results`` is :func:`reports.results.tidy_results`. Empty when no configuration has both.
     """
     columns = ["method", "oracle_method", "protocol", "group", "metric", "final", "oracle", "gap", "gap_std",
-               "gap_low", "gap_high", "p", "seeds"]
+               "gap_low", "gap_high", "p", "seeds", "kind"]
     base = [k for k in VARIANT_KEYS if k != "epoch_selection"]
-    combos = preds[VARIANT_KEYS + ["variant"]].drop_duplicates()
-    rows = []
+    tuned = preds["tuning"].isin(CHOSEN) if "tuning" in preds.columns else pd.Series(False, index=preds.index)
+    combos = preds.loc[~tuned, VARIANT_KEYS + ["variant"]].drop_duplicates()
+    pairs = []
     for _, same in combos.groupby(base, sort=False):
         labels = dict(zip(same["epoch_selection"], same["variant"]))
-        if "final" not in labels or "oracle" not in labels:
-            continue
-        final = results[results["method"] == labels["final"]]
-        oracle = results[results["method"] == labels["oracle"]]
+        if "final" in labels:
+            pairs += [(labels["final"], labels[s], "epoch selection") for s in sorted(LEAKY) if s in labels]
+    if tuned.any():
+        rows = preds.loc[tuned, ["search", "tuning", "epoch_selection", "leaky", "variant"]].drop_duplicates("variant")
+        for _, part in rows.groupby("search", sort=False):
+            honest = part[(part["tuning"] == "nested") & ~part["leaky"].astype(bool)]
+            if honest.empty:
+                continue
+            final = honest[honest["epoch_selection"] == "final"]
+            reference = (final if len(final) else honest)["variant"].iloc[0]
+            pairs += [(reference, v, "tuning") for v in part.loc[part["leaky"].astype(bool), "variant"]]
+    out = []
+    for honest, leaky, kind in pairs:
+        final = results[results["method"] == honest]
+        oracle = results[results["method"] == leaky]
         keys = ["protocol", "group", "metric", "seed"]
         paired = final[keys + ["value"]].merge(oracle[keys + ["value"]], on=keys, suffixes=("_final", "_oracle"))
         paired["gap"] = paired["value_oracle"] - paired["value_final"]
         for (protocol, group, metric), part in paired.groupby(["protocol", "group", "metric"], sort=False):
             low = high = p = np.nan
             if metric == "uf1":
-                low, high, p = _paired_uf1_gap(preds, labels["final"], labels["oracle"], protocol, group,
-                                               sorted(part["seed"]), n_resamples, n_permutations, seed, level)
-            rows.append(dict(method=labels["final"], oracle_method=labels["oracle"], protocol=protocol, group=group,
-                             metric=metric, final=part["value_final"].mean(), oracle=part["value_oracle"].mean(),
-                             gap=part["gap"].mean(), gap_std=part["gap"].std(ddof=1) if len(part) > 1 else np.nan,
-                             gap_low=low, gap_high=high, p=p, seeds=len(part)))
-    return pd.DataFrame(rows, columns=columns)
+                low, high, p = _paired_uf1_gap(preds, honest, leaky, protocol, group, sorted(part["seed"]), n_resamples,
+                                               n_permutations, seed, level)
+            out.append(dict(method=honest, oracle_method=leaky, protocol=protocol, group=group, metric=metric,
+                            final=part["value_final"].mean(), oracle=part["value_oracle"].mean(), gap=part["gap"].mean(),
+                            gap_std=part["gap"].std(ddof=1) if len(part) > 1 else np.nan, gap_low=low, gap_high=high,
+                            p=p, seeds=len(part), kind=kind))
+    return pd.DataFrame(out, columns=columns)
 
 
 def _paired_uf1_gap(preds: pd.DataFrame, final: str, oracle: str, protocol: str, group: str, seeds: list,
@@ -335,45 +357,129 @@ def oracle_epochs(preds: pd.DataFrame) -> pd.DataFrame:
     return out[out["variant"].notna()][["variant", "protocol", "seed", "subject", "epoch"]]
 
 
-def method_costs(cells: pd.DataFrame) -> pd.DataFrame:
+# Networks larger than this are not built to be counted (a report must not allocate or run an arbitrary
+# network); HTNet at the paper preset has 140M parameters, CausalNet 277M. The forward pass is first counted on
+# the meta device (no memory, no compute); one above MAX_COUNTED_FLOPS is not run for real.
+MAX_COUNTED_PARAMETERS = 400_000_000
+MAX_COUNTED_FLOPS = 50e9
+
+
+def spec_methods(runs: pd.DataFrame | None) -> set[str]:
+    """The methods the stored run specifications name: a run's `methods`, an evaluation's `method`."""
+    named: set[str] = set()
+    if runs is None or runs.empty:
+        return named
+    for command, spec in zip(runs["command"], runs["spec"]):
+        try:
+            spec = json.loads(spec)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(spec, dict):
+            continue
+        methods = spec.get("methods") if command == "run" else [spec.get("method")]
+        named |= {m for m in (methods or []) if isinstance(m, str)}
+    return named
+
+
+def method_costs(cells: pd.DataFrame, runs: pd.DataFrame | None = None,
+                 notes: list[str] | None = None) -> pd.DataFrame:
     """What each method variant costs, as reviewers ask: trainable parameters and forward FLOPs per sample
-    (torch's FlopCounterMode on one (1, 3, 28, 28) input; NaN for a method that is not a torch network or
+    (torch's FlopCounterMode on one sample of the method's input, (1, 3, 28, 28) for most; NaN for a method that is not a torch network or
     whose plugin is not installed), training time per fold (median, robust to a fold that was paused or
     shared its cores, and total seconds over done cells), the
-    devices it ran on. One row per variant and protocol (selections of one training share the row)."""
+    devices it ran on. One row per variant and protocol (selections of one training share the row).
+
+    A network is built only for a method that the stored run specifications (``runs``) name, with
+    parameters its class accepts (``check_params``: within the declared bounds), and only up to
+    MAX_COUNTED_PARAMETERS parameters and MAX_COUNTED_FLOPS: a results database is data, and must not make
+    the report build whatever it names. Anything else is NaN, with the reason appended to ``notes``.
+
+    ``tuning`` is the row's hyperparameter-search rule (empty when no search ran). A nested or test-scored row's
+    seconds are what its search cost: per fold, every training its choice read (each configuration's inner or outer
+    cell, and the chosen configuration's outer training); ``trainings`` counts them (the cells of the row itself
+    for any other row)."""
     done = cells[cells["status"] == "done"]
+    named = spec_methods(runs)
+    searched = "search" in done.columns
     rows = []
     seen: dict[tuple, tuple[float, float]] = {}
     for (variant, protocol), part in done.groupby(["variant", "protocol"], sort=False):
         first = part.iloc[0]
         key = (first["method"], first["params_hash"])
         if key not in seen:
-            seen[key] = _network_size(first["method"], json.loads(first["params"]))
+            seen[key], why = _counted_size(first["method"], first["params"], first["training"], named)
+            if why and notes is not None:
+                notes.append(f"methods.csv: `{variant}`: {why}; its parameters and FLOPs are not counted")
         params, flops = seen[key]
         trainings = part.drop_duplicates("key")
         seconds = pd.to_numeric(trainings["seconds"], errors="coerce")
+        tuning = str(first["tuning"]) if "tuning" in part.columns and isinstance(first["tuning"], str) else ""
+        chosen = searched and tuning in CHOSEN
+        # a search's row: its seconds are every training its choices read (all configurations: the search's cost)
+        cost_cells = int(pd.to_numeric(trainings["search_trainings"]).sum()) if chosen else int(len(trainings))
         rows.append(dict(method=variant, protocol=protocol, epoch_selection=first["epoch_selection"],
                          parameters=params, flops_per_sample=flops, seconds_per_fold=float(seconds.median()),
                          seconds_total=float(seconds.sum()), folds=int(len(trainings)),
-                         devices=", ".join(sorted({str(d) for d in trainings["device"].dropna()})) or "-"))
+                         devices=", ".join(sorted({str(d) for d in trainings["device"].dropna()})) or "-",
+                         tuning=tuning, trainings=cost_cells))
     return pd.DataFrame(rows, columns=["method", "protocol", "epoch_selection", "parameters", "flops_per_sample",
-                                       "seconds_per_fold", "seconds_total", "folds", "devices"])
+                                       "seconds_per_fold", "seconds_total", "folds", "devices", "tuning", "trainings"])
 
 
-def _network_size(method: str, params: dict) -> tuple[float, float]:
+def _counted_size(method: str, params_json, training: str, named: set[str]) -> tuple[tuple[float, float], str | None]:
+    """((parameters, FLOPs), why not counted): NaN without a reason for a method that is no torch network
+    (or whose plugin is gone, or a released checkpoint's cells); NaN with the reason when the stored run
+    does not vouch for the network or it is over the budget."""
+    nan = (np.nan, np.nan)
+    if training == "checkpoint":  # released weights: the cell's parameters are the checkpoint's path
+        return nan, None
+    if method not in named:
+        return nan, f"method {method!r} is not named by the stored run specification"
+    try:
+        from mebench import plugins
+
+        cls = plugins.methods.get(method)
+    except Exception:  # noqa: BLE001 - a report of a run whose plugin is gone still lists the rest
+        return nan, None
+    if not hasattr(cls, "build_network"):
+        return nan, None
+    try:
+        params = json.loads(params_json)
+        if not isinstance(params, dict):
+            raise ValueError("not a JSON object")
+        params = cls.check_params(params)
+    except Exception as exc:  # noqa: BLE001 - ConfigError, bad JSON: either way not built
+        return nan, f"its stored parameters are not ones the method accepts ({exc})"
+    return _network_size(cls, params)
+
+
+def _network_size(cls, params: dict) -> tuple[tuple[float, float], str | None]:
     try:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
-        from mebench import plugins
+        from mebench.representations import REPRESENTATIONS
 
-        cls = plugins.methods.get(method)
-        if not hasattr(cls, "build_network"):
-            return np.nan, np.nan
+        sample = REPRESENTATIONS[cls.info.input].shape  # one sample of the method's input: (3, 28, 28) for most
+        with torch.device("meta"):  # sized first without memory or compute
+            network = cls(**params).build_network().eval()
+            count = sum(p.numel() for p in network.parameters() if p.requires_grad)
+        if count > MAX_COUNTED_PARAMETERS:
+            return (float(count), np.nan), (f"{count:,} parameters, above the report's budget of "
+                                            f"{MAX_COUNTED_PARAMETERS:,} for building a network")
+        try:
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                network(torch.zeros(1, *sample, device="meta"))
+            estimate = counter.get_total_flops()
+        except Exception:  # noqa: BLE001 - an operation without a meta kernel: the real pass is bounded by the size
+            estimate = 0
+        if estimate > MAX_COUNTED_FLOPS:
+            return (float(count), np.nan), (f"about {estimate:.3g} FLOPs per sample, above the report's budget of "
+                                            f"{MAX_COUNTED_FLOPS:.3g} for running a network")
         network = cls(**params).build_network().eval()
         count = sum(p.numel() for p in network.parameters() if p.requires_grad)
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            network(torch.zeros(1, 3, 28, 28))
-        return float(count), float(counter.get_total_flops())
+            network(torch.zeros(1, *sample))
+        return (float(count), float(counter.get_total_flops())), None
     except Exception:  # noqa: BLE001 - a report of a run whose plugin is gone still lists the rest
-        return np.nan, np.nan
+        return (np.nan, np.nan), None

@@ -2,11 +2,13 @@
 diagram, per-subject score distributions and the leakage gap.
 
 Each function draws from a tidy frame of :mod:`reports.analysis` and returns the paths it wrote.
-Matplotlib runs on the non-interactive Agg backend.
+Matplotlib runs on the non-interactive Agg backend. The same input gives byte-identical files: the
+strip plot's jitter is seeded, and no creation date or software version is written into the PDF or PNG.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from pathlib import Path
@@ -17,6 +19,10 @@ import pandas as pd
 from mebench.reports.results import METRIC_LABELS
 
 DPI = 150
+JITTER_SEED = 0
+# Metadata that would make two renderings of the same figure differ (a date, the matplotlib version).
+PDF_METADATA = {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
+PNG_METADATA = {"Software": None}
 
 
 def _plt():
@@ -30,10 +36,21 @@ def _plt():
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
     paths = [out / f"{stem}.pdf", out / f"{stem}.png"]
-    fig.savefig(paths[0], bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", dpi=DPI)
+    fig.savefig(paths[0], bbox_inches="tight", metadata=PDF_METADATA)
+    fig.savefig(paths[1], bbox_inches="tight", dpi=DPI, metadata=PNG_METADATA)
     _plt().close(fig)
     return paths
+
+
+@contextlib.contextmanager
+def _seeded(seed: int = JITTER_SEED):
+    """numpy's global generator seeded for seaborn's jitter (it takes no generator), then restored."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _slug(text: str) -> str:
@@ -92,8 +109,9 @@ def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Pat
         warnings.simplefilter("ignore", DeprecationWarning)
         sns.boxplot(data=part, x="method", y="accuracy", order=methods, ax=ax, color="0.9", fliersize=0, width=0.6)
     hue = "dataset" if part["dataset"].nunique() > 1 else None
-    sns.stripplot(data=part, x="method", y="accuracy", order=methods, hue=hue, ax=ax, size=3, alpha=0.7,
-                  jitter=0.2, dodge=False)
+    with _seeded():
+        sns.stripplot(data=part, x="method", y="accuracy", order=methods, hue=hue, ax=ax, size=3, alpha=0.7,
+                      jitter=0.2, dodge=False)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("")
     ax.set_ylabel("per-subject accuracy")
@@ -106,15 +124,19 @@ def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Pat
 
 
 def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[Path]:
-    """Oracle minus final score per method and reporting group: the mean over seeds with the
-    subject-bootstrap CI of the paired gap (UF1), else the std over seeds."""
+    """Oracle minus final score per method and reporting group (and each leaky row of a hyperparameter search minus
+    its nested row, labelled by the leaky row): the mean over seeds with the subject-bootstrap CI of the paired gap
+    (UF1), else the std over seeds."""
     import seaborn as sns
 
     plt = _plt()
     part = gaps[gaps["metric"] == metric].copy()
     if part.empty:
         return []
-    part["label"] = part["method"] + (" / " + part["protocol"] if part["protocol"].nunique() > 1 else "")
+    # a search's gaps are labelled by their leaky row (its honest one is the search's nested row)
+    name = part["method"] if "kind" not in part.columns else part["method"].where(part["kind"] != "tuning",
+                                                                                   part["oracle_method"])
+    part["label"] = name + (" / " + part["protocol"] if part["protocol"].nunique() > 1 else "")
     labels = list(dict.fromkeys(part["label"]))
     groups = list(dict.fromkeys(part["group"]))
     fig, ax = plt.subplots(figsize=(1.8 + 0.5 * len(labels) * len(groups), 3.0))
@@ -136,9 +158,13 @@ def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[P
                 ax.errorbar(x, r["gap"], yerr=r["gap_std"], color="black", capsize=2, lw=0.8)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("")
-    ax.set_ylabel(f"{METRIC_LABELS[metric]}: oracle − final")
     bars = "95% CI over subjects" if with_ci else "± std over seeds"
-    ax.set_title(f"Leakage gap of oracle epoch selection, same trainings ({bars})", fontsize=10)
+    if "kind" in part.columns and (part["kind"] == "tuning").any():  # a search's leaky rows against its nested row
+        ax.set_ylabel(f"{METRIC_LABELS[metric]}: leaky − honest")
+        ax.set_title(f"Leakage gap of test-data selection (epoch or configuration), paired ({bars})", fontsize=10)
+    else:
+        ax.set_ylabel(f"{METRIC_LABELS[metric]}: oracle − final")
+        ax.set_title(f"Leakage gap of oracle epoch selection, same trainings ({bars})", fontsize=10)
     ax.legend(fontsize=7, title=None, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return _save(fig, out, "fig_leakage")

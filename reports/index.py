@@ -7,6 +7,8 @@ figure, with the Friedman/Nemenyi result or the reason it was not computed.
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ SELECTION_TEXT = {
     "final": "final (the model of the last epoch; honest)",
     "validation": "validation (best epoch on held-out training subjects; honest)",
     "oracle": "oracle (best epoch on the test subject; leaky, marked †)",
+    "oracle-stop": "oracle-stop (first best epoch on the test subject, stopping at 100%: CausalNet's protocol; leaky, "
+                   "marked †)",
 }
 FILE_TEXT = {
     "results.csv": "tidy metrics: one row per method, protocol, group, seed and metric",
@@ -26,7 +30,10 @@ FILE_TEXT = {
     "stats.csv": "every method against the reference: UF1 difference with its CI, and every p-value "
                  "(rows with seed = all: tests over all seeds at once, Holm-adjusted; other rows: one seed's tests)",
     "friedman.csv": "Friedman test over datasets/protocols, average ranks and the Nemenyi critical difference",
-    "leakage.csv": "oracle minus final score per method, group and metric",
+    "leakage.csv": "leaky minus honest score per method, group and metric: oracle minus final epoch, and each leaky "
+                   "row of a hyperparameter search minus its nested row",
+    "tuning.csv": "every configuration a hyperparameter search chose: per result row and seed (and outer fold for "
+                  "nested), with its score and every configuration's",
     "table.tex": "main booktabs table (\\input it; needs \\usepackage{booktabs})",
     "table_datasets.tex": "per-dataset booktabs table with 95% confidence intervals",
     "table.md": "the same tables in Markdown, and the methods' size and cost",
@@ -51,6 +58,7 @@ class IndexContext:
     completeness: pd.DataFrame | None = None  # reports.results.completeness of every cell
     runs: pd.DataFrame | None = None  # the invocations that wrote the run folder, with their specifications
     incomplete: dict = field(default_factory=dict)  # (protocol, variant) -> what is missing
+    picks: pd.DataFrame | None = None  # every choice of a hyperparameter search (reports.tuning), with `variant`
 
 
 def _join(values) -> str:
@@ -87,7 +95,11 @@ def _run_section(ctx: IndexContext) -> list[str]:
     lines.append("- **Epoch selection**: " + "; ".join(SELECTION_TEXT.get(s, s) for s in selections))
     lines.append("- **Methods**:")
     for (method, preset, phash, sel), part in cells.groupby(["method", "preset", "params_hash", "epoch_selection"], sort=False):
-        lines.append(f"  - `{method}` preset `{preset}`, parameters `{phash}`, epoch selection {sel}, "
+        rule, _, search = str(phash).partition("@")
+        what = (f"configuration chosen by the {rule} rule of search `{search}`" if search
+                else f"parameters `{phash}`" + (" (a configuration of a search's grid)"
+                                                if "tuning" in part.columns and (part["tuning"] == "fixed").any() else ""))
+        lines.append(f"  - `{method}` preset `{preset}`, {what}, epoch selection {sel}, "
                      f"seeds {_join(sorted(part['seed'].unique()))}; {_n(part['fold'].nunique(), 'fold')}")
     lines.append(f"- **mebench version**: {__version__} (report); run by {_join(sorted(cells['mebench_version'].unique()))}")
     lines.append("")
@@ -103,35 +115,70 @@ def _run_section(ctx: IndexContext) -> list[str]:
     return lines
 
 
-def command_line(command: str, spec: dict) -> str:
-    """The command that a stored run specification stands for."""
+def _value(value) -> str:
+    """A --param / --config value as the command line takes it: text as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def command_args(command: str, spec: dict, out: str | None = None) -> list[str]:
+    """The arguments of the command that a stored run specification stands for (``out``: the run folder)."""
     if command != "run":
-        parts = [f"mebench {command}", f"--method {spec.get('method')}", f"--weights {spec.get('weights')}",
-                 f"--protocol {spec.get('protocol')}", *[f"--data {d}" for d in spec.get("data", [])]]
-        parts += [f"--config {k}={v}" for k, v in spec.get("config", [])]
-        return " ".join(parts)
-    sel = spec.get("epoch_selection", {})
-    parts = ["mebench run", f"--methods {','.join(spec.get('methods', []))}", f"--protocol {spec.get('protocol')}",
-             *[f"--data {d}" for d in spec.get("data", [])], f"--preset {spec.get('preset')}",
-             f"--seeds {','.join(map(str, spec.get('seeds', [])))}", f"--epoch-selection {sel.get('name', 'final')}"]
-    if "validation" in str(sel.get("name", "")):
-        parts.append(f"--validation-subjects {sel.get('validation_subjects')}")
-        if sel.get("patience") is not None:
-            parts.append(f"--patience {sel.get('patience')}")
-    if sel.get("record_epochs"):
-        parts.append("--record-epochs")
-    if spec.get("pipeline"):
-        parts.append(f"--pipeline {spec['pipeline']}")
-    parts += [f"--param {k}={v}" for k, v in spec.get("params", [])]
-    if spec.get("precision", "fp32") != "fp32":
-        parts.append(f"--precision {spec['precision']}")
-    return " ".join(parts)
+        args = ["mebench", command, "--method", str(spec.get("method")), "--weights", str(spec.get("weights")),
+                "--protocol", str(spec.get("protocol"))]
+        for d in spec.get("data", []):
+            args += ["--data", str(d)]
+        for k, v in spec.get("config", []):
+            args += ["--config", f"{k}={_value(v)}"]
+        if spec.get("pipeline"):
+            args += ["--pipeline", str(spec["pipeline"])]
+    else:
+        sel = spec.get("epoch_selection", {})
+        args = ["mebench", "run", "--methods", ",".join(map(str, spec.get("methods", []))),
+                "--protocol", str(spec.get("protocol"))]
+        for d in spec.get("data", []):
+            args += ["--data", str(d)]
+        args += ["--preset", str(spec.get("preset")), "--seeds", ",".join(map(str, spec.get("seeds", []))),
+                 "--epoch-selection", str(sel.get("name", "final"))]
+        if "validation" in str(sel.get("name", "")):
+            args += ["--validation-subjects", str(sel.get("validation_subjects"))]
+            if sel.get("patience") is not None:
+                args += ["--patience", str(sel.get("patience"))]
+        if sel.get("record_epochs"):
+            args.append("--record-epochs")
+        if spec.get("tuning"):
+            args += ["--tuning", ",".join(map(str, spec["tuning"]))]
+            if "validation" not in str(sel.get("name", "")) and "nested" in spec["tuning"]:
+                args += ["--validation-subjects", str(sel.get("validation_subjects"))]
+        for k, values in spec.get("grid", []):
+            args += ["--grid", f"{k}=" + "|".join(_value(v) for v in values)]
+        if spec.get("pipeline"):
+            args += ["--pipeline", str(spec["pipeline"])]
+        for k, v in spec.get("params", []):
+            args += ["--param", f"{k}={_value(v)}"]
+        if spec.get("precision", "fp32") != "fp32":
+            args += ["--precision", str(spec["precision"])]
+    if out is not None:
+        args += ["--out", str(out)]
+    return args
+
+
+def command_line(command: str, spec: dict, out: str | None = None) -> str:
+    """The command that a stored run specification stands for, each argument shell-quoted (``out``: the run
+    folder it wrote, given as --out)."""
+    return shlex.join(command_args(command, spec, out))
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, fenced by more backticks than it holds in a row."""
+    import re
+
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"`{text}`"
 
 
 def _spec_section(ctx: IndexContext) -> list[str]:
     """Every invocation that wrote the folder: its command, where and how it ran, with which versions."""
-    import json
-
     if ctx.runs is None or ctx.runs.empty:
         return []
     lines = ["## Run specification", "",
@@ -143,10 +190,51 @@ def _spec_section(ctx: IndexContext) -> list[str]:
         folder = f" (folder {r.folder})" if isinstance(ctx.run_dir, list) else ""
         # missing (NaN once folders are merged) when the run was interrupted or is still running
         ended = r.finished_at if isinstance(r.finished_at, str) and r.finished_at else "(not finished)"
-        lines += [f"{r.id}. `{command_line(r.command, spec)}`{folder}",
+        # --out: the folder the results are read from (rerunning the command there resumes them)
+        out = getattr(r, "folder", None)
+        out = out if isinstance(out, str) and out else spec.get("out")
+        lines += [f"{r.id}. {_code(command_line(r.command, spec, out))}{folder}",
                   f"   on {r.host}, {r.started_at} to {ended}; {how}; "
                   + ", ".join(f"{k} {v}" for k, v in versions.items())]
     return lines + [""]
+
+
+def _search_section(ctx: IndexContext) -> list[str]:
+    """Every hyperparameter search: its rule, grid and size, and each configuration it chose (per fold for nested)."""
+    picks = ctx.picks
+    if picks is None or len(picks) == 0:
+        return []
+    from mebench.reports.tuning import rule_text
+
+    lines = ["## Hyperparameter search", "",
+             "Rows chosen from a grid of configurations (`mebench run --tuning`); every configuration's choice, with "
+             "its score and every configuration's, is in [tuning.csv](tuning.csv).", ""]
+    for (search, protocol), part in picks.groupby(["search", "protocol"], sort=False):
+        first = part.iloc[0]
+        space = "the method's declared search space" if first["source"] == "declared" else "`--grid`"
+        lines += [f"### `{first['method']}` ({protocol}): {first['grid_size']} configurations", "",
+                  f"- Grid ({space}): {first['grid']}"]
+        for rule in dict.fromkeys(part["tuning"]):
+            rows = part[part["tuning"] == rule]
+            lines.append(f"- **{rule}**: {rule_text(rule)}; scored on: {rows['scored_on'].iloc[0]}; result rows: "
+                         + ", ".join(f"`{v}`" for v in dict.fromkeys(rows["variant"])))
+        lines.append("")
+        test = part[part["tuning"] == "test-scored"]
+        if len(test):
+            lines += ["| result row | seed | chosen configuration | pooled test UF1 |", "|---|---|---|---|"]
+            lines += [f"| {r.variant} | {r.seed} | {r.config} | {r.score:.4f} |" for r in test.itertuples()]
+            lines.append("")
+        nested = part[part["tuning"] == "nested"]
+        if len(nested):  # one choice per seed and fold, whatever the epoch selection it is read with
+            nested = nested.drop_duplicates(["seed", "fold"])
+            counts = nested["config"].value_counts(sort=False).sort_values(ascending=False, kind="stable")
+            lines.append("Nested choices over folds and seeds: " + "; ".join(f"{c}: {n}" for c, n in counts.items())
+                         + f" (of {len(nested)}).")
+            lines += ["", "<details><summary>Nested choice per outer fold</summary>", "",
+                      "| seed | fold | chosen configuration | inner UF1 |", "|---|---|---|---|"]
+            lines += [f"| {r.seed} | {r.fold} | {r.config} | {r.score:.4f} |" for r in nested.itertuples()]
+            lines += ["", "</details>", ""]
+    return lines
 
 
 def _stats_section(ctx: IndexContext) -> list[str]:
@@ -226,10 +314,12 @@ def render_index(ctx: IndexContext) -> str:
              else ctx.run_dir.name or str(ctx.run_dir))
     lines = [f"# mebench report: {title}", "",
              "Markers in the tables: **bold** best, underlined (LaTeX) / _italics_ (Markdown) second best; "
-             "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection; "
+             "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection or test-scored "
+             "configuration; "
              "§ published figures.", ""]
     lines += _run_section(ctx)
     lines += _spec_section(ctx)
+    lines += _search_section(ctx)
     lines += _stats_section(ctx)
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]

@@ -19,6 +19,8 @@ from mebench.errors import DataError
 from mebench.metrics import scores
 from mebench.selection import LEAKY, derive
 from mebench.store import ResultStore
+from mebench.tuning import LEAKY_TUNING
+from mebench.reports.tuning import apply_tuning, merge_searches
 
 METRICS = ("uf1", "uar", "accuracy")
 METRIC_LABELS = {"uf1": "UF1", "uar": "UAR", "accuracy": "Acc"}
@@ -34,6 +36,8 @@ class RunResults:
     cells: pd.DataFrame
     records: dict = field(default_factory=dict)  # cell key -> (test sample ids, EpochRecord)
     runs: pd.DataFrame | None = None  # every invocation with its whole specification
+    # every configuration a hyperparameter search's rule chose (reports.tuning.apply_tuning), with its `variant`
+    picks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def first_method(self) -> str | None:
         """The first method of the first `mebench run` that stored its specification."""
@@ -51,7 +55,7 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
     epoch records and specifications merged; a cell stored in two folders counts once). ``seeds``: only
     the cells of these seeds (e.g. the seeds that have finished while others still run)."""
     dirs = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
-    cells, raw, records, runs = [], [], {}, []
+    cells, raw, records, runs, searches = [], [], {}, [], []
     for i, folder in enumerate(dirs):
         store = ResultStore(folder)
         c = store.cells()  # DataError when there is no database
@@ -60,25 +64,119 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
             counts = c["status"].value_counts()
             status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
             raise DataError(f"{store.path} holds no finished cells yet ({status})")
+        _check_cells(c, store.path)
         p = attach_groups(p, store.groups())
         p["cell_order"] = p["cell_order"] + i * 10**12  # the folders' order, then each one's planned order
         cells.append(c)
         raw.append(p)
-        records.update(store.epoch_records())
-        runs.append(store.runs().assign(folder=str(folder)))
+        stored = store.epoch_records()
+        _check_records(stored, c, p, store.path)
+        records.update(stored)
+        r = store.runs()
+        _check_runs(r, store.path)
+        runs.append(r.assign(folder=str(folder)))
+        searches.append(store.searches())
     cells = pd.concat(cells, ignore_index=True).drop_duplicates("key")
     raw = pd.concat(raw, ignore_index=True).drop_duplicates(["cell_key", "sample"])
     if seeds is not None:
         cells, raw = _of_seeds(cells, raw, seeds, dirs)
     preds, available = expand_selections(raw, cells, records)
     cells = expand_cells(cells, available)
+    # hyperparameter searches: inner and rule-only cells leave, the nested and test-scored rows join
+    preds, cells, picks = apply_tuning(preds, cells, merge_searches(searches))
+    if preds.empty:
+        raise DataError(f"{', '.join(str(d) for d in dirs)} holds no finished result row yet (only the inner "
+                        "trainings of a nested search, or cells a search has not chosen from yet)")
+    versions = data_versions(cells)
+    for frame in (cells, preds):  # cells of two versions of the same data never pool: each version is its own row
+        frame["data"] = [versions.get(k, k[0]) for k in zip(frame["data"], frame["protocol"], frame["dataset_fingerprint"])]
     labels, shown = variant_labels(cells), variant_labels(cells, display=True)
     for frame in (cells, preds):
         keys = [tuple(r) for r in frame[VARIANT_KEYS].itertuples(index=False)]
         frame["variant"] = [labels[k] for k in keys]
         frame["display_name"] = [shown[k] for k in keys]
-    preds["leaky"] = preds["epoch_selection"].isin(LEAKY)
-    return RunResults(preds, cells, records, pd.concat(runs, ignore_index=True))
+    preds["leaky"] = preds["epoch_selection"].isin(LEAKY) | preds["tuning"].isin(LEAKY_TUNING)
+    if len(picks):
+        variant_of = dict(zip(zip(preds["params_hash"], preds["epoch_selection"]), preds["variant"]))
+        picks["variant"] = [variant_of.get(k) for k in zip(picks["pseudo"], picks["epoch_selection"])]
+        picks = picks[picks["variant"].notna()].reset_index(drop=True)
+    return RunResults(preds, cells, records, pd.concat(runs, ignore_index=True), picks)
+
+
+def _cell_text(row, path) -> str:
+    return f"{path}: the cell (method {row.method!r}, fold {row.fold!r}, seed {row.seed})"
+
+
+def _json_names(text) -> list | None:
+    """A JSON list of names (strings), or None."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, list) and value and all(isinstance(v, str) for v in value) else None
+
+
+def _check_cells(cells: pd.DataFrame, path: Path) -> None:
+    """Every cell's selections and class names are JSON lists of names (a DataError naming the cell and the
+    file, rather than a traceback later)."""
+    for row in cells.itertuples(index=False):
+        for column in ("selections", "class_names"):
+            if _json_names(getattr(row, column)) is None:
+                raise DataError(f"{_cell_text(row, path)} has {column} that are not a JSON list of names: "
+                                f"{getattr(row, column)!r}; rerun that cell (`mebench run ... --rerun`) or leave its "
+                                "folder out of the report")
+
+
+def _check_records(records: dict, cells: pd.DataFrame, preds: pd.DataFrame, path: Path) -> None:
+    """Each epoch record belongs to a stored cell, covers the test samples of its cell's predictions, and has
+    as many classes as the cell's class names."""
+    by_key = {row.key: row for row in cells.itertuples(index=False)}
+    samples = preds.groupby("cell_key", sort=False)["sample"].agg(set).to_dict()
+    for key, (ids, record) in records.items():
+        row = by_key.get(key)
+        if row is None:  # a record left behind by a deleted cell: never read
+            continue
+        where = _cell_text(row, path)
+        n_classes = len(_json_names(row.class_names))
+        if record.proba.shape[2] != n_classes:
+            raise DataError(f"{where} has an epoch record of {record.proba.shape[2]} classes, but {n_classes} class "
+                            "names; rerun that cell (`mebench run ... --rerun`)")
+        if key in samples and set(ids) != samples[key]:
+            raise DataError(f"{where} has an epoch record of other test samples than its predictions "
+                            f"({len(ids)} against {len(samples[key])}); rerun that cell (`mebench run ... --rerun`)")
+
+
+def _check_runs(runs: pd.DataFrame, path: Path) -> None:
+    """Every stored run specification is a JSON object."""
+    for row in runs.itertuples(index=False):
+        try:
+            spec = json.loads(row.spec)
+        except (TypeError, ValueError):
+            spec = None
+        if not isinstance(spec, dict):
+            raise DataError(f"{path}: the specification of invocation {row.id} (`mebench {row.command}`) is not a "
+                            f"JSON object: {str(row.spec)[:80]!r}; the database is damaged")
+
+
+def version_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(protocol, variant) -> which versions its finished cells were computed by, for every result row whose
+    cells disagree in `method_version` (the method's distribution, version and source hash; "not recorded"
+    in databases older than the column) or in `mebench_version`: such a row pools results of different code."""
+    done = cells[cells["status"] == "done"].drop_duplicates(["key", "variant"])
+    notes = {}
+    for (variant, protocol), part in done.groupby(["variant", "protocol"], sort=False):
+        parts = []
+        for column in ("method_version", "mebench_version"):
+            if column not in part.columns:
+                continue
+            values = part[column].map(lambda v: v if isinstance(v, str) and v else "not recorded")
+            counts = values.value_counts(sort=False)
+            if len(counts) > 1:
+                parts.append(f"{column} " + ", ".join(f"{v} ({n} cell{'' if n == 1 else 's'})"
+                                                      for v, n in sorted(counts.items())))
+        if parts:
+            notes[(protocol, variant)] = "; ".join(parts)
+    return notes
 
 
 def _of_seeds(cells: pd.DataFrame, raw: pd.DataFrame, seeds: Sequence[int], dirs: list) -> tuple:
@@ -91,6 +189,18 @@ def _of_seeds(cells: pd.DataFrame, raw: pd.DataFrame, seeds: Sequence[int], dirs
                         f"(finished seeds: {', '.join(map(str, stored)) or 'none'})")
     cells = cells[cells["seed"].astype(int).isin(seeds)]
     return cells, raw[raw["cell_key"].isin(set(cells["key"]))]
+
+
+def data_versions(cells: pd.DataFrame) -> dict[tuple, str]:
+    """(data name, protocol, fingerprint) -> `name#fingerprint-prefix` where one data name under one protocol
+    has cells of several fingerprints (the data changed between runs, or a folder was written before mebench
+    refused that): the rows of each version stay apart, and their labels say which is which."""
+    out = {}
+    for (name, protocol), part in cells.groupby(["data", "protocol"], sort=False):
+        fingerprints = list(dict.fromkeys(part["dataset_fingerprint"]))
+        if len(fingerprints) > 1:
+            out.update({(name, protocol, f): f"{name}#{f[:8]}" for f in fingerprints})
+    return out
 
 
 def expand_selections(raw: pd.DataFrame, cells: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, set]:
@@ -153,20 +263,32 @@ def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, st
     params = {(r.method, r.params_hash): json.loads(r.params) if isinstance(r.params, str) else {}
               for r in combos[["method", "params_hash", "params"]].itertuples(index=False)} \
         if "params" in combos.columns else {}
+    tuned = combos["tuning"].isin(("nested", "test-scored")) if "tuning" in combos.columns \
+        else pd.Series(False, index=combos.index)
+    plain = combos[~tuned]
     labels = {}
-    for row in combos.itertuples(index=False):
-        same = combos[combos["method"] == row.method]
+    for row, is_tuned in zip(combos.itertuples(index=False), tuned):
         label = _display_name(row) if display else row.method
         if combos["preset"].nunique() > 1:  # a cheap configuration beside a paper one says so on every row
             label += f" [{row.preset}]"
-        hashes = list(dict.fromkeys(same.loc[same["preset"] == row.preset, "params_hash"]))
-        if len(hashes) > 1:
-            label += f" ({_differing(params, row.method, hashes, row.params_hash)})"
+        if is_tuned:  # a search's chosen configuration: the rule names it (and the search, where a method has several)
+            rule, search = row.params_hash.split("@", 1)
+            others = combos[tuned & (combos["method"] == row.method) & (combos["preset"] == row.preset)
+                            & combos["params_hash"].str.startswith(rule + "@")]
+            several = others["params_hash"].nunique() > 1
+            qualifier = rule + (f" #{search[:6]}" if several else "")
+        else:
+            same = plain[plain["method"] == row.method]
+            hashes = list(dict.fromkeys(same.loc[same["preset"] == row.preset, "params_hash"]))
+            if len(hashes) > 1:
+                label += f" ({_differing(params, row.method, hashes, row.params_hash)})"
         if row.precision != "fp32":
             label += f" [{row.precision}]"
         if combos["data"].nunique() > 1:
             label += f" @{row.data}"
-        if row.epoch_selection != "final":
+        if is_tuned:
+            label += f" ({qualifier}{'' if row.epoch_selection == 'final' else ', ' + row.epoch_selection})"
+        elif row.epoch_selection != "final":
             label += f" ({row.epoch_selection})"
         labels[tuple(getattr(row, k) for k in VARIANT_KEYS)] = label
     return labels
@@ -228,7 +350,9 @@ def finished_seeds_only(run: RunResults) -> tuple[RunResults, list[str]]:
         keys = zip(frame["variant"], frame["protocol"], frame["seed"].astype(int))
         return pd.Series([k not in drop for k in keys], index=frame.index, dtype=bool)
 
-    return RunResults(run.preds[kept_rows(run.preds)], run.cells[kept_rows(run.cells)], run.records, run.runs), notes
+    picks = run.picks[kept_rows(run.picks)] if len(run.picks) else run.picks
+    return RunResults(run.preds[kept_rows(run.preds)], run.cells[kept_rows(run.cells)], run.records, run.runs,
+                      picks), notes
 
 
 def incomplete_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
@@ -283,12 +407,17 @@ def group_masks(protocol: str, frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def tidy_results(preds: pd.DataFrame) -> pd.DataFrame:
-    """Columns: method (variant label), protocol, data, epoch_selection, leaky, group, seed, metric, value, n."""
+    """Columns: method (variant label), protocol, data, epoch_selection, tuning (nested, test-scored, fixed, or empty
+    when no search ran), leaky, group, seed, metric, value, n."""
     rows = []
+    if "tuning" not in preds.columns:
+        preds = preds.assign(tuning="")
     for (variant, protocol, data, selection, seed), part in preds.groupby(
         ["variant", "protocol", "data", "epoch_selection", "seed"], sort=False
     ):
         n_classes = len(json.loads(part["class_names"].iloc[0]))
+        tuning = str(part["tuning"].iloc[0])
+        leaky = bool(part["leaky"].iloc[0]) if "leaky" in part.columns else selection in LEAKY
         for group, mask in group_masks(protocol, part).items():
             sel = part[mask.to_numpy()]
             if sel.empty:
@@ -296,14 +425,15 @@ def tidy_results(preds: pd.DataFrame) -> pd.DataFrame:
             values = scores(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), n_classes)
             for metric in METRICS:
                 rows.append(dict(method=variant, protocol=protocol, data=data, epoch_selection=selection,
-                                 leaky=selection in LEAKY, group=group, seed=int(seed), metric=metric,
+                                 tuning=tuning, leaky=leaky, group=group, seed=int(seed), metric=metric,
                                  value=float(values[metric]), n=len(sel)))
     return pd.DataFrame(rows)
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, std (over seeds, ddof=1; NaN for one seed) and number of seeds per method, group and metric."""
-    keys = ["method", "protocol", "data", "epoch_selection", "leaky", "group", "metric"]
+    keys = [k for k in ("method", "protocol", "data", "epoch_selection", "tuning", "leaky", "group", "metric")
+            if k in results.columns]
     out = results.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", seeds="count").reset_index()
     return out
 
@@ -315,5 +445,7 @@ def predictions_csv_frame(preds: pd.DataFrame) -> pd.DataFrame:
     out = out.rename(columns={"variant": "method"})
     out["label_true"] = [n[i] for n, i in zip(names, preds["y_true"])]
     out["label_pred"] = [n[i] for n, i in zip(names, preds["y_pred"])]
+    out.insert(out.columns.get_loc("epoch_selection") + 1, "tuning",
+               preds["tuning"].to_numpy() if "tuning" in preds.columns else "")
     out["leaky"] = preds["leaky"].to_numpy()
     return out

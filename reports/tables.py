@@ -7,8 +7,10 @@ for the per-dataset tables, ci_low / ci_high). Markers:
 * best of a column in bold, second best underlined (LaTeX) or in italics (Markdown), among the
   measured rows, compared at the printed precision;
 * ``*`` on a UF1 that differs significantly from the reference method's (``significant``);
-* ``†`` on results obtained with a leaky (oracle) epoch selection;
-* ``§`` on published rows (``published``), copied from the paper rather than measured.
+* ``†`` on results obtained with a leaky (oracle) epoch selection or a test-scored hyperparameter search;
+* ``§`` on published rows (``published``), copied from the paper rather than measured;
+* ``‡`` on incomplete rows (``incomplete``), ``¶`` on rows whose cells were computed by different
+  method or mebench versions (``mixed``), each explained in a footnote.
 
 The LaTeX needs only ``\\usepackage{booktabs}``.
 """
@@ -56,10 +58,18 @@ class NumberFormat:
 
 
 PLAIN = NumberFormat()
-DAGGER_NOTE = (r"$^\dagger$ Epoch chosen per test subject by its test accuracy (the published HTNet protocol): "
+DAGGER_NOTE = (r"$^\dagger$ Epoch chosen per test subject by its test accuracy (the published HTNet protocol; "
+               r"oracle-stop: CausalNet's, the first best epoch, training stopped at 100\%): "
                r"model selection on test data, so these figures are optimistic.")
-DAGGER_NOTE_TEXT = ("† Epoch chosen per test subject by its test accuracy (the published HTNet protocol): "
+DAGGER_NOTE_TEXT = ("† Epoch chosen per test subject by its test accuracy (the published HTNet protocol; oracle-stop: "
+                    "CausalNet's, the first best epoch, training stopped at 100%): "
                     "model selection on test data, so these figures are optimistic.")
+TUNING_DAGGER_NOTE = (r"$^\dagger$ (test-scored) Configuration chosen by its UF1 on the test predictions pooled over "
+                      r"all folds, among every configuration of the grid (the published practice): model selection on "
+                      r"test data, so these figures are optimistic.")
+TUNING_DAGGER_NOTE_TEXT = ("† (test-scored) Configuration chosen by its UF1 on the test predictions pooled over all folds, "
+                           "among every configuration of the grid (the published practice): model selection on test "
+                           "data, so these figures are optimistic.")
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                 "<": r"\textless{}", ">": r"\textgreater{}"}
@@ -76,6 +86,43 @@ def _incomplete_note(missing: Mapping[str, str], tex: bool) -> str:
     items = "; ".join(f"{_tex_escape(m) if tex else m}: {text}" for m, text in missing.items())
     return (f"{mark} Incomplete: some folds have no result, so these scores pool fewer test samples than the "
             f"protocol has: {items}.")
+
+
+MIXED_MARK, MIXED_MARK_TEX = "¶", r"$^\P$"
+
+
+def _mixed_note(mixed: Mapping[str, str], tex: bool) -> str:
+    """The footnote of the ¶ mark: which versions computed the cells of each marked row."""
+    mark = MIXED_MARK_TEX if tex else MIXED_MARK
+    items = "; ".join(f"{_tex_escape(m) if tex else m}: {_tex_escape(text) if tex else text}"
+                      for m, text in mixed.items())
+    return (f"{mark} Mixed versions: the cells of these rows were computed by different versions of the method or "
+            f"of mebench, so each pools results of different code: {items}.")
+
+
+def _dagger_notes(part: pd.DataFrame, tex: bool, published_leaky: bool = False) -> list[str]:
+    """The footnotes of the † mark that the table's leaky rows need: the epoch chosen on the test subject
+    (oracle, oracle-stop, published rows) and/or the configuration chosen on the test predictions (test-scored)."""
+    leaky = part[part["leaky"].astype(bool)] if "leaky" in part.columns else part.iloc[0:0]
+    tuned = leaky["tuning"].eq("test-scored") if "tuning" in leaky.columns else pd.Series(False, index=leaky.index)
+    epoch = leaky["epoch_selection"].isin(("oracle", "oracle-stop")) if "epoch_selection" in leaky.columns \
+        else pd.Series(True, index=leaky.index)
+    notes = []
+    if published_leaky or epoch.any() or (len(leaky) and not tuned.any()):
+        notes.append(DAGGER_NOTE if tex else DAGGER_NOTE_TEXT)
+    if tuned.any():
+        notes.append(TUNING_DAGGER_NOTE if tex else TUNING_DAGGER_NOTE_TEXT)
+    return notes
+
+
+def _search_notes(searches: Mapping[tuple[str, str], str] | None, protocol: str, part: pd.DataFrame,
+                  tex: bool) -> list[str]:
+    """One footnote per row whose configuration a hyperparameter search chose: the rule, the grid, the choice."""
+    shown = list(dict.fromkeys(part["method"]))
+    items = [(m, (searches or {}).get((protocol, m))) for m in shown]
+    if tex:
+        return [rf"Hyperparameter search, {_tex_escape(m)}: {_tex_escape(text)}." for m, text in items if text]
+    return [f"Hyperparameter search, {_md_escape(m)}: {_md_escape(text)}." for m, text in items if text]
 
 
 def _groups_in_order(summary: pd.DataFrame) -> list[str]:
@@ -176,19 +223,24 @@ def _published_note(source: str, tex: bool) -> str:
 def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None, *,
                 significant: set | frozenset = frozenset(), reference: str | None = None, alpha: float = 0.05,
                 published: pd.DataFrame | None = None, published_source: str = "",
-                incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN) -> str:
+                incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
+                mixed: Mapping[tuple[str, str], str] | None = None,
+                searches: Mapping[tuple[str, str], str] | None = None) -> str:
     """Methods x groups x {UF1, UAR}: mean ± std over seeds, best in bold, second underlined.
 
     ``significant``: (protocol, method, group) whose UF1 differs from ``reference``'s (marked *).
     ``published``: rows of :func:`reports.published.published_summary`, shown below the measured
     ones (marked §) when they belong to ``protocol``. ``incomplete``: (protocol, method) -> what is
     missing (:func:`reports.results.incomplete_notes`), marked ‡ and explained in a footnote.
+    ``searches``: (protocol, method) -> how a hyperparameter search chose the row's configuration (the rule, the
+    grid and its size, the choice: :func:`reports.tuning.search_notes`), one footnote per such row.
     """
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
     methods = list(dict.fromkeys(part["method"]))
     missing = _incomplete_of(incomplete, protocol, part)
+    versions = _incomplete_of(mixed, protocol, part)
     cells = _Cells(part, groups, TABLE_METRICS, fmt)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     cols = "l" + "cc" * len(groups)
@@ -201,7 +253,7 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     lines.append(r"\midrule")
     for meth in methods:
         name = (_tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
-                + (r"$^\ddagger$" if meth in missing else ""))
+                + (r"$^\ddagger$" if meth in missing else "") + (MIXED_MARK_TEX if meth in versions else ""))
         row = []
         for g in groups:
             for m in TABLE_METRICS:
@@ -213,6 +265,7 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
                 row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), star, fmt))
         lines.append(name + " & " + " & ".join(row) + r" \\")
     pub_methods = list(dict.fromkeys(pub["method"]))
+    pub_leaky: set = set()
     if pub_methods:
         lines.append(r"\midrule")
         pub_cells = {(r.method, r.group, r.metric): r.mean for r in pub.itertuples()}
@@ -226,9 +279,12 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     lines += [r"\bottomrule", r"\end{tabular}"]
     notes = []
     if leaky:
-        notes.append(DAGGER_NOTE)
+        notes += _dagger_notes(part, tex=True, published_leaky=bool(pub_methods) and bool(pub_leaky))
+    notes += _search_notes(searches, protocol, part, tex=True)
     if missing:
         notes.append(_incomplete_note(missing, tex=True))
+    if versions:
+        notes.append(_mixed_note(versions, tex=True))
     if reference is not None:
         notes.append(_significance_note(reference, alpha, tex=True))
     if pub_methods:
@@ -242,7 +298,8 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
 
 
 def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95,
-                        incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN) -> str:
+                        incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
+                        mixed: Mapping[tuple[str, str], str] | None = None) -> str:
     """One section per reporting group (Full, then each dataset): UF1, UAR and accuracy as mean ± std
     over seeds with the subject-bootstrap confidence interval of the mean; best bold, second underlined."""
     part = _part(summary, protocol, DATASET_METRICS)
@@ -250,6 +307,7 @@ def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: in
     cells = _Cells(part, groups, DATASET_METRICS, fmt)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
+    versions = _incomplete_of(mixed, protocol, part)
     pct = f"{level * 100:g}\\%"
     lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3.5pt}",
              r"\begin{tabular}{lcccccc}", r"\toprule",
@@ -269,13 +327,15 @@ def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: in
                 row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), fmt=fmt))
                 row.append(rf"{{\scriptsize{fmt.ci(r.ci_low, r.ci_high)}}}")
             name = (r"\quad " + _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
-                    + (r"$^\ddagger$" if meth in missing else ""))
+                    + (r"$^\ddagger$" if meth in missing else "") + (MIXED_MARK_TEX if meth in versions else ""))
             lines.append(name + " & " + " & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if leaky:
-        lines.append(rf"\par\smallskip\footnotesize {DAGGER_NOTE}")
+        lines += [rf"\par\smallskip\footnotesize {note}" for note in _dagger_notes(part, tex=True)]
     if missing:
         lines.append(rf"\par\smallskip\footnotesize {_incomplete_note(missing, tex=True)}")
+    if versions:
+        lines.append(rf"\par\smallskip\footnotesize {_mixed_note(versions, tex=True)}")
     cap = (f"{_tex_escape(protocol)} protocol per dataset: mean $\\pm$ std over {_seeds_text(part['seeds'])} of the "
            f"pooled scores, and the {pct} confidence interval of that mean by a bootstrap over subjects "
            f"({n_resamples} resamples of whole subjects); best in bold, second underlined.")
@@ -290,9 +350,11 @@ def _md_marked(text: str, mark: str | None) -> str:
 def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | frozenset = frozenset(),
                    reference: str | None = None, alpha: float = 0.05, published: pd.DataFrame | None = None,
                    published_source: str = "", n_resamples: int = 2000, level: float = 0.95,
-                   incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN) -> str:
-    """The LaTeX tables' content in Markdown: the main table (with the epoch selection of every row)
-    followed by the per-dataset table with confidence intervals."""
+                   incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
+                   mixed: Mapping[tuple[str, str], str] | None = None,
+                   searches: Mapping[tuple[str, str], str] | None = None) -> str:
+    """The LaTeX tables' content in Markdown: the main table (with the epoch selection of every row, and its
+    hyperparameter-search rule when a search ran) followed by the per-dataset table with confidence intervals."""
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
@@ -300,12 +362,19 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
-    head = ["Method", "Epoch selection"] + [f"{g} {METRIC_LABELS[m]}" for g in groups for m in TABLE_METRICS]
+    versions = _incomplete_of(mixed, protocol, part)
+    mark = {m: (" †" if m in leaky else "") + (" ‡" if m in missing else "") + (f" {MIXED_MARK}" if m in versions else "")
+            for m in part["method"]}
+    tuning = dict(zip(part["method"], part["tuning"])) if "tuning" in part.columns else {}
+    with_tuning = any(isinstance(t, str) and t for t in tuning.values())
+    head = ["Method", "Epoch selection"] + (["Tuning"] if with_tuning else []) \
+        + [f"{g} {METRIC_LABELS[m]}" for g in groups for m in TABLE_METRICS]
     lines = [f"### {protocol}: UF1 and UAR, mean ± std over {_seeds_text(part['seeds']).replace('--', '–')}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for meth in dict.fromkeys(part["method"]):
-        row = [_md_escape(meth) + (" †" if meth in leaky else "") + (" ‡" if meth in missing else ""),
-               str(selection.get(meth, ""))]
+        row = [_md_escape(meth) + mark[meth], str(selection.get(meth, ""))]
+        if with_tuning:
+            row.append(str(tuning.get(meth, "") or ""))
         for g in groups:
             for m in TABLE_METRICS:
                 r = cells.rows.get((meth, g, m))
@@ -318,14 +387,19 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     for meth in dict.fromkeys(pub["method"]):
         r0 = next(r for (mm, _, _), r in pub_cells.items() if mm == meth)
         row = [_md_escape(meth) + " §" + (" †" if r0.leaky else ""), str(r0.epoch_selection)]
+        row += [""] if with_tuning else []
         row += [fmt.num(pub_cells[(meth, g, m)].mean) if (meth, g, m) in pub_cells else "--"
                 for g in groups for m in TABLE_METRICS]
         lines.append("| " + " | ".join(row) + " |")
     notes = ["Best of each column in **bold**, second in _italics_ (measured rows only)."]
-    if leaky or (not pub.empty and pub["leaky"].astype(bool).any()):
-        notes.append(DAGGER_NOTE_TEXT)
+    pub_leaky = not pub.empty and pub["leaky"].astype(bool).any()
+    if leaky or pub_leaky:
+        notes += _dagger_notes(part, tex=False, published_leaky=bool(pub_leaky))
+    notes += _search_notes(searches, protocol, part, tex=False)
     if missing:
         notes.append(_incomplete_note(missing, tex=False))
+    if versions:
+        notes.append(_md_escape(_mixed_note(versions, tex=False)))
     if reference is not None:
         notes.append(_significance_note(reference, alpha, tex=False).replace("*", "\\*", 1))
     if not pub.empty:
@@ -340,7 +414,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
               f"{n_resamples} resamples)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
         for meth in dict.fromkeys(full.loc[full["group"] == g, "method"]):
-            row = [g, _md_escape(meth) + (" †" if meth in leaky else "") + (" ‡" if meth in missing else "")]
+            row = [g, _md_escape(meth) + mark.get(meth, "")]
             for m in DATASET_METRICS:
                 r = dcells.rows.get((meth, g, m))
                 if r is None or "ci_low" not in full.columns:
@@ -352,15 +426,17 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
 
 
 def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tuple[str, str], str] | None = None,
-                   fmt: NumberFormat = PLAIN) -> str:
+                   fmt: NumberFormat = PLAIN, mixed: Mapping[tuple[str, str], str] | None = None) -> str:
     """The main table as aligned plain text: as wide as its content (never cut to a terminal's width)."""
     part = _part(summary, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
     cell = {(r.method, r.group, r.metric): (r.mean, r.std) for r in part.itertuples()}
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
+    versions = _incomplete_of(mixed, protocol, part)
     headers = ["Method"] + [f"{g} {METRIC_LABELS[m]}{fmt.unit()}" for g in groups for m in TABLE_METRICS]
-    rows = [[meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")]
+    rows = [[meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")
+             + (f" {MIXED_MARK} (mixed versions)" if meth in versions else "")]
             + [_fmt(*cell[(meth, g, m)], fmt) if (meth, g, m) in cell else "--" for g in groups for m in TABLE_METRICS]
             for meth in dict.fromkeys(part["method"])]
     cells = [headers] + rows
@@ -372,6 +448,8 @@ def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tup
             lines.append("  ".join("-" * w for w in widths))
     if missing:
         lines.append(_incomplete_note(missing, tex=False))
+    if versions:
+        lines.append(_mixed_note(versions, tex=False))
     return "\n".join(lines)
 
 
@@ -379,7 +457,8 @@ def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """summary.csv: one row per protocol and method, a column per group, metric and statistic
     (e.g. ``Full_uf1_mean``, ``Full_uf1_std``, ``Full_uf1_ci_low``, ``Full_uf1_ci_high``)."""
     stats = [c for c in ("mean", "std", "ci_low", "ci_high") if c in summary.columns]
-    id_cols = [c for c in ("protocol", "method", "data", "epoch_selection", "leaky", "complete") if c in summary.columns]
+    id_cols = [c for c in ("protocol", "method", "data", "epoch_selection", "tuning", "leaky", "complete",
+                           "mixed_versions") if c in summary.columns]
     frame = summary.copy()
     frame["col"] = frame["group"] + "_" + frame["metric"]
     order = list(dict.fromkeys(frame["col"]))

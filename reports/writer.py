@@ -11,19 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from mebench.errors import DataError
+from mebench.errors import ConfigError, DataError
 from mebench.reports import analysis
+from mebench.reports.csvsafe import write_csv
 from mebench.reports.index import IndexContext, render_index
 from mebench.reports.published import PUBLISHED_PROTOCOL, published_source, published_summary
 from mebench.reports.results import (completeness, finished_seeds_only, incomplete_notes, load_run,
-                                     predictions_csv_frame, tidy_results)
+                                     predictions_csv_frame, tidy_results, version_notes)
+from mebench.reports.tuning import picks_csv_frame, search_notes
 from mebench.reports.tables import (NumberFormat, latex_dataset_table, latex_methods_table, latex_table, markdown_methods_table,
                             markdown_table, wide_summary)
 
+SEED_MAX = 2**32 - 1  # as for a run's seeds
 # Files a report writes only when they apply; a stale copy from an earlier report is removed.
-OPTIONAL = ("friedman.csv", "leakage.csv", "fig_cd.pdf", "fig_cd.png", "fig_leakage.pdf", "fig_leakage.png")
+OPTIONAL = ("friedman.csv", "leakage.csv", "tuning.csv", "fig_cd.pdf", "fig_cd.png", "fig_leakage.pdf", "fig_leakage.png")
 
 
 @dataclass
@@ -40,12 +44,14 @@ class Report:
     shown_summary: pd.DataFrame | None = None  # `summary` with display names, as the tables show it
     shown_incomplete: dict[tuple[str, str], str] = field(default_factory=dict)
     fmt: NumberFormat = field(default_factory=NumberFormat)
+    shown_mixed: dict[tuple[str, str], str] = field(default_factory=dict)  # rows computed by different versions
 
 
 def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, *, reference: str | None = None,
                  published: bool = False, n_resamples: int = 2000, n_permutations: int = 10000, seed: int = 0,
                  level: float = 0.95, alpha: float = 0.05, figures: bool = True, digits: int = 4,
                  percent: bool = False, seeds: Sequence[int] | None = None) -> Report:
+    check_seed(seed)
     several = isinstance(run_dir, (list, tuple))
     if several and out_dir is None:
         raise DataError("a report of several run folders needs --out: the folder to write it into")
@@ -65,6 +71,14 @@ def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, 
         for folder in created:  # a failed report leaves no folder of its own behind
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def check_seed(seed) -> int:
+    """The report's --seed (bootstrap and permutation test), checked before anything is read."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= SEED_MAX:
+        raise ConfigError(f"--seed {seed!r}: the seed of the bootstrap and the permutation test is an integer from 0 "
+                          f"to {SEED_MAX}")
+    return int(seed)
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -87,14 +101,17 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
         raise DataError(f"cannot create the report folder {out}: {exc.strerror or exc}") from None
     preds = run.preds
     incomplete = incomplete_notes(run.cells)
+    mixed = version_notes(run.cells)
     results = tidy_results(preds)
     complete = {(p, m): (p, m) not in incomplete for p, m in results[["protocol", "method"]].itertuples(index=False)}
     results["complete"] = [complete[k] for k in results[["protocol", "method"]].itertuples(index=False, name=None)]
+    results["mixed_versions"] = [mixed.get(k, "") for k in results[["protocol", "method"]].itertuples(index=False, name=None)]
     protocols = list(dict.fromkeys(results["protocol"]))
     comparisons = analysis.compare(preds, reference, n_resamples=n_resamples, n_permutations=n_permutations,
                                    seed=seed, level=level, first_method=run.first_method())
     summary = analysis.summary_table(preds, n_resamples=n_resamples, seed=seed, level=level)
     summary["complete"] = [(p, m) not in incomplete for p, m in summary[["protocol", "method"]].itertuples(index=False)]
+    summary["mixed_versions"] = [mixed.get((p, m), "") for p, m in summary[["protocol", "method"]].itertuples(index=False)]
     significant = comparisons.significant(alpha)
     friedman = analysis.friedman_analysis(summary, "uf1", alpha)
     leakage = analysis.leakage_gaps(preds, results, n_resamples=n_resamples, n_permutations=n_permutations,
@@ -117,32 +134,40 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
         write(path)
         files.append(path)
 
-    emit("results.csv", lambda p: shown.column(results).to_csv(p, index=False))
-    emit("predictions.csv", lambda p: shown.column(predictions_csv_frame(preds)).to_csv(p, index=False))
-    emit("summary.csv", lambda p: shown.column(wide_summary(summary)).to_csv(p, index=False))
-    emit("stats.csv", lambda p: shown.column(comparisons.stats).to_csv(p, index=False))
+    # Every CSV through write_csv: text that a spreadsheet would run as a formula is neutralised.
+    emit("results.csv", lambda p: write_csv(shown.column(results), p))
+    emit("predictions.csv", lambda p: write_csv(shown.column(predictions_csv_frame(preds)), p))
+    emit("summary.csv", lambda p: write_csv(shown.column(wide_summary(summary)), p))
+    emit("stats.csv", lambda p: write_csv(shown.column(comparisons.stats), p))
     if friedman.result is not None:
-        emit("friedman.csv", lambda p: shown.column(friedman.frame()).to_csv(p, index=False))
+        emit("friedman.csv", lambda p: write_csv(shown.column(friedman.frame()), p))
     if not leakage.empty:
-        emit("leakage.csv", lambda p: shown.column(leakage).to_csv(p, index=False))
-    costs = analysis.method_costs(run.cells)
-    emit("methods.csv", lambda p: shown.column(costs).to_csv(p, index=False))
+        emit("leakage.csv", lambda p: write_csv(shown.column(leakage), p))
+    if len(run.picks):
+        emit("tuning.csv", lambda p: write_csv(shown.column(picks_csv_frame(run.picks)), p))
+    costs = analysis.method_costs(run.cells, run.runs, notes)
+    emit("methods.csv", lambda p: write_csv(shown.column(costs), p))
     emit("table_methods.tex", lambda p: p.write_text(latex_methods_table(shown.frame(costs))))
     ref_for_table = shown(comparisons.reference) if len(comparisons.stats) else None
     table_summary = shown.frame(summary)
     table_significant = {(p, shown(m), g) for p, m, g in significant}
     table_incomplete = {(p, shown(m)): text for (p, m), text in incomplete.items()}
+    table_mixed = {(p, shown(m)): text for (p, m), text in mixed.items()}
+    table_searches = {(p, shown(m)): text for (p, m), text in search_notes(run.picks).items()}
     emit("table.tex", lambda p: p.write_text("\n".join(
         latex_table(table_summary, pr, significant=table_significant, reference=ref_for_table, alpha=alpha,
-                    published=pub, published_source=source, incomplete=table_incomplete, fmt=fmt) for pr in protocols)))
+                    published=pub, published_source=source, incomplete=table_incomplete, fmt=fmt, mixed=table_mixed,
+                    searches=table_searches)
+        for pr in protocols)))
     emit("table_datasets.tex", lambda p: p.write_text("\n".join(
         latex_dataset_table(table_summary, pr, n_resamples=n_resamples, level=level, incomplete=table_incomplete,
-                            fmt=fmt) for pr in protocols)))
+                            fmt=fmt, mixed=table_mixed) for pr in protocols)))
     emit("table.md", lambda p: p.write_text("\n".join(
         markdown_table(table_summary, pr, significant=table_significant, reference=ref_for_table, alpha=alpha,
                        published=pub, published_source=source, n_resamples=n_resamples, level=level,
-                       incomplete=table_incomplete, fmt=fmt) for pr in protocols) + "\n" + markdown_methods_table(
-                           shown.frame(costs))))
+                       incomplete=table_incomplete, fmt=fmt, mixed=table_mixed, searches=table_searches)
+        for pr in protocols) + "\n"
+        + markdown_methods_table(shown.frame(costs))))
     if figures:
         files += _figures(out, preds, protocols, friedman, leakage, run.records, shown)
     for stale in [out / name for name in OPTIONAL] + sorted(out.glob("fig_curves_*")):
@@ -150,15 +175,18 @@ def _write(run, run_dir: Path, out: Path, *, reference, published, n_resamples, 
             stale.unlink()
 
     cells = run.cells
+    notes += [f"`{variant}` ({protocol}) pools cells computed by different versions (¶ in the tables): {text}"
+              for (protocol, variant), text in mixed.items()]
     ctx = IndexContext(run_dir=run_dir, cells=cells[cells["status"] == "done"], preds=preds,
                        completeness=completeness(cells), incomplete=incomplete, runs=run.runs,
                        reference=comparisons.reference, files=list(files), comparisons=comparisons.stats,
                        comparison_notes=comparisons.notes, friedman=friedman, leakage=leakage, notes=notes,
+                       picks=shown.frame(run.picks, "variant") if len(run.picks) else run.picks,
                        options=dict(n_resamples=n_resamples, n_permutations=n_permutations, seed=seed, level=level,
                                     alpha=alpha, figures=figures, reference_given=reference is not None))
     emit("report.md", lambda p: p.write_text(render_index(ctx)))
     return Report(out, files, summary, protocols, comparisons.reference, incomplete, comparisons.stats, friedman,
-                  comparisons.notes + notes, table_summary, table_incomplete, fmt)
+                  comparisons.notes + notes, table_summary, table_incomplete, fmt, table_mixed)
 
 
 class _Shown:
@@ -200,5 +228,5 @@ def _figures(out: Path, preds: pd.DataFrame, protocols: list[str], friedman, lea
         ranks = friedman.result.avg_ranks.rename(index=shown)
         paths += figures.cd_figure(ranks, friedman.cd, title, out)
     if not leakage.empty:
-        paths += figures.leakage_figure(shown.frame(leakage), out)
+        paths += figures.leakage_figure(shown.frame(shown.frame(leakage), "oracle_method"), out)
     return paths

@@ -148,3 +148,25 @@ class AllocatorProbe(Method):
         p = np.zeros((len(X), self.num_classes))
         p[:, int(self.kept_)] = 1.0
         return p
+
+
+def killer(pid_dir, stop, killed: list[int], sig: int | None = None):
+    """A thread that sends `sig` (default SIGKILL) to the first worker process that announces a cell in pid_dir
+    (a Sleeper's pid file), once, and records its pid in `killed`."""
+    import os
+    import signal
+    import threading
+
+    def watch() -> None:
+        while not stop.is_set():
+            for f in sorted(pid_dir.glob("*")):
+                pid = int(f.read_text())
+                if pid != os.getpid():
+                    os.kill(pid, signal.SIGKILL if sig is None else sig)
+                    killed.append(pid)
+                    return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread

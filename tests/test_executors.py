@@ -25,7 +25,7 @@ from mebench.executors import placements
 from mebench.runner import RunConfig, run_grid
 from mebench.store import ResultStore
 from tests.conftest import REPO
-from tests.plugin_fixtures import AllocatorProbe, Sleeper
+from tests.plugin_fixtures import AllocatorProbe, Sleeper, killer
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mebench[ray]')")
 
@@ -78,24 +78,6 @@ def test_every_executor_keeps_freed_memory_where_cells_run(tmp_path, tiny_data, 
     finally:
         plugins.methods.unregister("allocator-probe")
     assert set(ResultStore(tmp_path).predictions()["y_pred"]) == {1}
-
-
-def killer(pid_dir: Path, stop: threading.Event, killed: list[int]) -> threading.Thread:
-    """Kills the first worker process that announces a cell in pid_dir, once, with SIGKILL."""
-
-    def watch() -> None:
-        while not stop.is_set():
-            for f in sorted(pid_dir.glob("*")):
-                pid = int(f.read_text())
-                if pid != os.getpid():
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                    return
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])

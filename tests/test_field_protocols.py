@@ -107,10 +107,11 @@ def test_casme3_htnet_on_a_fixture_tree(trees, tmp_path):
     protocol = make_protocol("casme3-htnet")
     with pytest.raises(DataError) as info:  # the real list: every listed clip the fixture lacks is named
         protocol.prepare(load_dataset(data(trees, "casme3"), trees["cache"], FAST))
-    assert "lists 685 clip(s) missing from the data (casme3 685 of 687)" in str(info.value)  # 2 fixture clips are listed
-    assert "casme3/spNO.1/b\n" in str(info.value)
-    mini = write_list(tmp_path / "l.csv", [("casme3", "spNO.1", "a", "positive"), ("casme3", "spNO.1", "j", "negative"),
-                                           ("casme3", "spNO.2", "b", "surprise")])
+    # no fixture clip is listed: the list names clips by video and onset frame (spNO.1 j-28 and j-102, not j-300)
+    assert "lists 687 clip(s) missing from the data (casme3 687 of 687)" in str(info.value)
+    assert "casme3/spNO.1/b-166\n" in str(info.value) and "casme3/spNO.1/j-28\n" in str(info.value)
+    mini = write_list(tmp_path / "l.csv", [("casme3", "spNO.1", "a-160", "positive"),
+                                           ("casme3", "spNO.1", "j-300", "negative"), ("casme3", "spNO.2", "b-166", "surprise")])
     protocol = make_protocol(f"casme3-htnet:clips={mini}")
     ds = protocol.prepare(load_dataset(data(trees, "casme3"), trees["cache"], FAST))
     assert ds.class_names == ("negative", "positive", "surprise") and ds.labels().tolist() == [1, 0, 2]

@@ -240,7 +240,7 @@ def test_unreadable_and_misshapen_files_named(tmp_path):
         load_htnet_release(str(root), cache_dir=tmp_path / "cache")
     msg = str(info.value)
     assert "unreadable flow image" in msg and "s01_s01_ne_01 .png" in msg and "smic/s01/s01_ne_01" in msg
-    assert "006_006_1_2 .png" in msg and "(32, 32, 3)" in msg
+    assert "006_006_1_2 .png" in msg and "32x32 px" in msg
     assert "unreadable apex face image" in msg and "sub01_EP02_01f.jpg" in msg
 
 

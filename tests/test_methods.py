@@ -8,7 +8,7 @@ from mebench.checks import check_method, method_checks
 from mebench.errors import ConfigError
 from mebench.method import Method, MethodInfo
 
-BUILTIN = ["htnet", "htnet-corrected", "htnet-dlib", "htnet-casme3", "ststnet", "biwoof"]
+BUILTIN = ["htnet", "htnet-corrected", "htnet-dlib", "htnet-casme3", "htnet-template", "ststnet", "biwoof"]
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -109,3 +109,16 @@ def test_biwoof_learns_a_separable_flow_and_refuses_epoch_selection(tmp_path, ti
     assert summary.done == 6 and not summary.failed
     with pytest.raises(ConfigError, match="does not train in epochs"):
         mebench.run(["biwoof"], protocol="loso", data=[tiny_data], epoch_selection=["oracle"], out=tmp_path)
+
+
+def test_htnet_template_cuts_around_the_fixed_template():
+    """htnet-template's input: the published tiling around HTNet's fallback landmarks on every clip, whatever
+    landmarks the data have (computed here from the tiling function and the constants, not the representation)."""
+    from mebench.datasets.synthetic import load_synthetic
+    from mebench.features.regions import PUBLISHED_FALLBACK_LANDMARKS, tile_regions
+
+    data = load_synthetic(None)
+    flow = data.primitive("flow-image")
+    expected = tile_regions(flow, np.repeat(PUBLISHED_FALLBACK_LANDMARKS[None], len(flow), axis=0))
+    np.testing.assert_array_equal(data.features("htnet-regions-template"), expected)
+    assert not np.array_equal(data.features("htnet-regions"), expected), "the data's own landmarks differ"

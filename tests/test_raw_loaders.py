@@ -100,15 +100,27 @@ def test_casme3_repeated_filenames_and_dropped_frames(tmp_path):
     scan = casme3.scan(str(root))
     ds = load(casme3, root, tmp_path)
     assert table(ds, "subject", "label", "apex") == [
-        ["casme3/spNO.1/a", "spNO.1", "happy", 162],
-        ["casme3/spNO.1/j", "spNO.1", "disgust", 301],  # apex 302 was dropped: nearest frame, with a warning
-        ["casme3/spNO.1/j2", "spNO.1", "others", 311],  # second "j" of the subject; "Others" lower-cased
-        ["casme3/spNO.2/b", "spNO.2", "surprise", 168],
+        ["casme3/spNO.1/a-160", "spNO.1", "happy", 162],  # clip = Filename and onset frame
+        ["casme3/spNO.1/j-300", "spNO.1", "disgust", 301],  # apex 302 was dropped: nearest frame, with a warning
+        ["casme3/spNO.1/j-310", "spNO.1", "others", 311],  # the other "j" of the subject; "Others" lower-cased
+        ["casme3/spNO.2/b-166", "spNO.2", "surprise", 168],
     ]
     assert ds.samples["clip_dir"][1] == "part_A/data/part_A_split/part_A/spNO.1/j/color"
+    assert ds.samples["clip_dir"][2] == "part_A/data/part_A_split/part_A/spNO.1/j/color"
     dropped = [p for p in scan.problems if p.code == MISSING_FRAME]
     assert len(dropped) == 1 and dropped[0].severity == WARNING and "302" in dropped[0].message
-    assert dropped[0].sample == "casme3/spNO.1/j"
+    assert dropped[0].sample == "casme3/spNO.1/j-300"
+
+
+def test_casme3_clip_ids_do_not_depend_on_the_other_rows(tmp_path):
+    clips = F.CASME3_CLIPS
+    reordered = load(casme3, F.write_casme3(tmp_path / "a", [clips[3], clips[2], clips[1]]), tmp_path)
+    assert reordered.samples["sample"].tolist() == ["casme3/spNO.2/b-166", "casme3/spNO.1/j-310", "casme3/spNO.1/j-300"]
+    assert reordered.samples["native_label"].tolist() == ["surprise", "others", "disgust"]
+    # two rows of a video with the same onset (two expressions, or a repeated row): each named with its offset too
+    same_onset = [clips[1], F.Clip("spNO.1", "j", "fear", 300, 301, 302, 3), clips[3]]
+    ds = load(casme3, F.write_casme3(tmp_path / "b", same_onset), tmp_path)
+    assert ds.samples["sample"].tolist() == ["casme3/spNO.1/j-300-304", "casme3/spNO.1/j-300-302", "casme3/spNO.2/b-166"]
 
 
 def test_mmew_emotion_folders(tmp_path):

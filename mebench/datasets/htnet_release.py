@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mebench.cache import ArrayCache
-from mebench.dataset import Dataset, make_sample_table, table_fingerprint
+from mebench.dataset import CONTENT, Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
 from mebench.features.regions import GRID
 from mebench.representations import FLOW_IMAGE
@@ -79,10 +79,10 @@ def _read_csv(csv_path: Path) -> pd.DataFrame:
     return rows
 
 
-def _problem_error(root: Path, problems: list[str]) -> DataError:
+def _problem_error(root: Path, problems: list[str], kind: str = NAME) -> DataError:
     shown = problems[:MAX_LISTED]
     more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-    return DataError(f"htnet-release at {root}: {len(problems)} problem(s) with the CSV and its files:\n  "
+    return DataError(f"{kind} at {root}: {len(problems)} problem(s) with the CSV and its files:\n  "
                      + "\n  ".join(shown) + more)
 
 
@@ -93,10 +93,37 @@ def _read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def _decode(data: bytes, flags: int) -> tuple[np.ndarray | None, str]:
-    """(image, "") or (None, why it cannot be read)."""
+MAX_IMAGE_SIDE = 8192  # larger images are refused from their header, before a decode could take gigabytes
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, without decoding its pixels; None when unknown."""
+    import io
+    import warnings as _warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError:  # PIL refuses to open it at all: past any side we accept
+        return (MAX_IMAGE_SIDE + 1, MAX_IMAGE_SIDE + 1)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _decode(data: bytes, flags: int, expected: tuple[int, int] | None = None) -> tuple[np.ndarray | None, str]:
+    """(image, "") or (None, why it cannot be read). The header's size is checked first: above
+    MAX_IMAGE_SIDE, or other than `expected` (width, height) when given, the pixels are never decoded."""
     if not data:
         return None, "empty file (0 bytes)"
+    size = header_size(data)
+    if size is not None and (max(size) > MAX_IMAGE_SIDE or (expected is not None and size != expected)):
+        limit = f"{expected[0]}x{expected[1]}" if expected else f"at most {MAX_IMAGE_SIDE} px a side"
+        said = f"{size[0]}x{size[1]} px" if max(size) != MAX_IMAGE_SIDE + 1 else f"over {MAX_IMAGE_SIDE} px a side"
+        return None, f"its header says {said}, expected {limit} (not decoded)"
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:
@@ -104,6 +131,14 @@ def _decode(data: bytes, flags: int) -> tuple[np.ndarray | None, str]:
     if img is None or img.size == 0:
         return None, "not a decodable image"
     return img, ""
+
+
+def _escapes(file: Path, folder: Path) -> bool:
+    """Whether `file` is a symbolic link (or lies behind one) that leads out of `folder`."""
+    try:
+        return not file.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return True
 
 
 def _plain_name(name: str) -> bool:
@@ -125,23 +160,22 @@ class ReleaseScan:
     problems: list[str] = field(default_factory=list)
 
 
-def scan_release(root: Path) -> ReleaseScan:
-    """Read and check everything a release Dataset needs; problems are collected, not raised."""
-    scan = ReleaseScan(root)
+def release_table(root: Path, problems: list[str]) -> pd.DataFrame | None:
+    """The sample table of a release's CSV (with its flow_file and face_file columns), or None with the
+    problems appended (each naming the CSV line and the sample). Shared by the releases that ship this CSV."""
     csv_path = root / CSV_NAME
     if not csv_path.is_file():
-        scan.problems.append(f"{csv_path} is missing")
-        return scan
+        problems.append(f"{csv_path} is missing")
+        return None
     try:
         rows = _read_csv(csv_path)
     except DataError as exc:
-        scan.problems.append(str(exc))
-        return scan
+        problems.append(str(exc))
+        return None
     if rows.empty:
-        scan.problems.append(f"{csv_path} has no rows")
-        return scan
+        problems.append(f"{csv_path} has no rows")
+        return None
 
-    problems = scan.problems
     ids = rows["dataset"] + "/" + rows["sub"] + "/" + rows["filename_o"]
     for i, row in rows.iterrows():
         line = f"{CSV_NAME} line {i + 2} (sample {ids[i]})"
@@ -158,7 +192,7 @@ def scan_release(root: Path) -> ReleaseScan:
             problems.append(f"{line}: imagename {row['imagename']!r} points outside {FACE_DIR}/ (refused: the CSV "
                             "may only name files inside the release)")
     if problems:
-        return scan
+        return None
 
     table_rows = pd.DataFrame({
         "dataset": rows["dataset"], "subject": rows["sub"], "clip": rows["filename_o"],
@@ -167,9 +201,18 @@ def scan_release(root: Path) -> ReleaseScan:
         "face_file": rows["imagename"],
     })
     try:
-        table = make_sample_table(table_rows, CLASS_NAMES)
+        return make_sample_table(table_rows, CLASS_NAMES)
     except DataError as exc:
         problems.append(f"{csv_path}: {exc}")
+        return None
+
+
+def scan_release(root: Path) -> ReleaseScan:
+    """Read and check everything a release Dataset needs; problems are collected, not raised."""
+    scan = ReleaseScan(root)
+    problems = scan.problems
+    table = release_table(root, problems)
+    if table is None:
         return scan
 
     flow_dir, face_dir = root / FLOW_DIR, root / FACE_DIR
@@ -179,11 +222,21 @@ def scan_release(root: Path) -> ReleaseScan:
 
     flow = np.zeros((len(table), 3, GRID, GRID), dtype=np.float32)
     flow_hash, face_hash = hashlib.sha256(), hashlib.sha256()
+    content = []  # per sample: a digest of its flow image and apex face (every file an input reads)
     for i, sample, flow_name, face_name in zip(range(len(table)), table["sample"], table["flow_file"], table["face_file"]):
+        digest = hashlib.sha256()
+        escaping = [(folder / name, what) for folder, name, what in
+                    ((flow_dir, flow_name, "flow image"), (face_dir, face_name, "apex face image"))
+                    if folder.is_dir() and _escapes(folder / name, folder)]
+        problems += [f"{what} {file} (sample {sample}) is a symbolic link leading out of {file.parent} (refused: "
+                     "the release may only name files inside it)" for file, what in escaping]
+        if escaping:
+            content.append("")
+            continue
         if flow_dir.is_dir():
             file = flow_dir / flow_name
             data = _read_bytes(file)
-            img, why = (None, "") if data is None else _decode(data, cv2.IMREAD_UNCHANGED)
+            img, why = (None, "") if data is None else _decode(data, cv2.IMREAD_UNCHANGED, FLOW_SHAPE[1::-1])
             if data is None:
                 problems.append(f"missing flow image {file} (sample {sample})")
             elif img is None:
@@ -195,6 +248,7 @@ def scan_release(root: Path) -> ReleaseScan:
                 flow[i] = img.transpose(2, 0, 1)
                 flow_hash.update(f"{len(data)}:".encode())
                 flow_hash.update(data)
+                digest.update(hashlib.sha256(data).digest())
         if face_dir.is_dir():
             file = face_dir / face_name
             data = _read_bytes(file)
@@ -209,20 +263,22 @@ def scan_release(root: Path) -> ReleaseScan:
             else:
                 face_hash.update(f"{len(data)}:".encode())
                 face_hash.update(data)
+                digest.update(hashlib.sha256(data).digest())
+        content.append(digest.hexdigest()[:16])
+    table[CONTENT] = content
     scan.table, scan.flow = table, flow
     scan.flow_digest, scan.face_digest = flow_hash.hexdigest(), face_hash.hexdigest()
     return scan
 
 
-def release_root(path: str | None) -> Path:
+def release_root(path: str | None, kind: str = NAME, holds: str = f"{CSV_NAME}, {FLOW_DIR}/ and {FACE_DIR}/") -> Path:
     if path is None or not str(path).strip():
-        raise ConfigError("--data htnet-release:PATH needs a path: the folder holding "
-                          f"{CSV_NAME}, {FLOW_DIR}/ and {FACE_DIR}/")
+        raise ConfigError(f"--data {kind}:PATH needs a path: the folder holding {holds}")
     root = Path(str(path).strip()).expanduser()
     if not root.exists():
-        raise DataError(f"htnet-release: {root} does not exist")
+        raise DataError(f"{kind}: {root} does not exist")
     if not root.is_dir():
-        raise DataError(f"htnet-release: {root} is not a directory")
+        raise DataError(f"{kind}: {root} is not a directory")
     return root.resolve()
 
 

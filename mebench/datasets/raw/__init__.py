@@ -12,7 +12,8 @@ MEGC2019 list and the HTNet release, `megc2019.csv`):
     samm    subject "006" (from 6 or "006"); clip = Filename ("006_1_2")
     smic    subject "s01" (folder "s1"); clip "s01_ne_01" (folder "s1_ne_01"): zero-padded as in
             the MEGC2019 list and the HTNet release; the folder names are kept in `clip_dir`
-    casme3  subject "spNO.1"; clip = Filename ("a"), repeats within a subject "j", "j2", ...
+    casme3  subject "spNO.1"; clip = Filename and onset frame ("j-300": video j, onset 300), never a
+            position among the repeats of a Filename, which depends on the sheet's other rows
     mmew    subject as written ("S01"; an integer n becomes "S{n:02d}"); clip = Filename
     casme1  subject "sub01" (from 1); clip = Filename ("EP01_5")
 

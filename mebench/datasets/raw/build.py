@@ -9,14 +9,16 @@ clip that is missing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from mebench.cache import ArrayCache, fingerprint
-from mebench.dataset import Dataset, make_sample_table, table_fingerprint
+from mebench.dataset import CONTENT, Dataset, make_sample_table, table_fingerprint
 from mebench.errors import DataError
 from mebench.datasets.raw.pipeline import PIPELINE_VERSION, PipelineConfig, RawFeatures
 from mebench.datasets.raw.records import TABLE_CODES, Scan
@@ -65,6 +67,7 @@ def dataset_from_scan(scan: Scan, *, cache_dir=None, config: PipelineConfig | No
     annotations = json.dumps([[r.sample, r.onset, r.apex, r.offset, len(r.frames)] for r in records])
     pipeline_key = fingerprint({"version": PIPELINE_VERSION, "config": config.as_dict()})
     features = RawFeatures(records, config, ArrayCache(cache_dir), workers)
+    table[CONTENT] = [frames_digest(features.pipeline, r) for r in records]
     counts = table["label"].value_counts()
     ds = Dataset(
         name=scan.kind,
@@ -79,6 +82,31 @@ def dataset_from_scan(scan: Scan, *, cache_dir=None, config: PipelineConfig | No
     )
     ds.scan = scan  # type: ignore[attr-defined]  # problems and all records, for reports
     return ds
+
+
+def frames_digest(pipeline, rec) -> str:
+    """A digest of the bytes of every frame the pipeline reads for a clip (the files its cache keys name)."""
+    paths: list[str] = []
+
+    def collect(value) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list):
+            if len(value) == 3 and isinstance(value[0], str) and isinstance(value[1], int):  # records.file_fingerprint
+                paths.append(value[0])
+            else:
+                for v in value:
+                    collect(v)
+
+    collect({stage: pipeline.key(stage, rec) for stage in ("image", "points")})
+    digest = hashlib.sha256()
+    for path in sorted(set(paths)):
+        try:
+            digest.update(path.encode() + b"\0" + hashlib.sha256(Path(path).read_bytes()).digest())
+        except OSError as exc:
+            raise DataError(f"sample {rec.sample}: cannot read {path}: {exc.strerror or exc}") from None
+    return digest.hexdigest()[:16]
 
 
 def raw_loader(scan: Callable[[str | None], Scan], doc: str) -> Callable[..., Dataset]:

@@ -5,16 +5,23 @@ frames `part_A/data/part_A_split/part_A/spNO.1/b/color/166.jpg` (also accepted: 
 from `data/`, `part_A_split/` or `part_A/` down, the `spNO.*` folders directly in PATH, and clip
 folders without `color/`). File names are the frame numbers of the sheet.
 
-Sheet: header on row 1, `Subject` ("spNO.1"), `Filename` ("a".."m": repeated within a subject,
-so the second `j` of a subject is clip "j2", the third "j3", all read from folder `j`), `Onset,
-Apex, Offset, AU, Objective class, emotion`. Labels (lower-cased, so "Others" = "others"): happy,
-disgust, fear, anger, sad, surprise, others. Frames are sometimes dropped: a missing onset, apex
-or offset frame is replaced by the nearest frame present between onset and offset, with a warning.
+Sheet: header on row 1, `Subject` ("spNO.1"), `Filename` ("a".."m": the video, repeated within a
+subject, one row per expression in it), `Onset, Apex, Offset, AU, Objective class, emotion`. A clip
+is named by its Filename and onset frame: `j-300` is the expression of video `j` starting at frame
+300, read from folder `j`; the sample id is `casme3/spNO.1/j-300`. The name does not depend on the
+sheet's other rows or their order (v1 of the sheet has 921 rows, v2 860: a position among the
+repeats of a Filename, "the third j", names another clip in each). Rows of a subject sharing Filename
+and onset are each named with the offset too, `j-300-310`. Labels (lower-cased, so "Others" =
+"others"): happy, disgust, fear, anger, sad, surprise, others. Frames are sometimes dropped: a
+missing onset, apex or offset frame is replaced by the nearest frame present between onset and
+offset, with a warning.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from typing import Sequence
 
 from mebench.datasets.raw import metadata as md
 from mebench.datasets.raw.build import raw_loader
@@ -33,10 +40,22 @@ def subject_id(value) -> str | None:
     return f"spNO.{int(m.group(1))}" if m else text
 
 
-def clip_id(row: Row, seen: dict[str, int]) -> str:
-    key = f"{row.subject}/{row.filename}"
-    seen[key] = seen.get(key, 0) + 1
-    return row.filename if seen[key] == 1 else f"{row.filename}{seen[key]}"
+def frame_text(cell: str) -> str:
+    """A frame-number cell as it names a clip: "0300" and "300.0" -> "300"; anything else as written ("?" if empty)."""
+    try:
+        number = md.frame_number(cell)
+    except ValueError:
+        return cell
+    return "?" if number is None else str(number)
+
+
+def clip_ids(rows: Sequence[Row]) -> list[str]:
+    """`<Filename>-<onset>` for every row (see the module docstring); `<Filename>-<onset>-<offset>` for the
+    rows of a subject that share Filename and onset."""
+    key = [(row.subject, row.filename, frame_text(row.onset)) for row in rows]
+    shared = Counter(key)
+    return [f"{row.filename}-{k[2]}" + (f"-{frame_text(row.offset)}" if shared[k] > 1 else "")
+            for row, k in zip(rows, key)]
 
 
 def clip_dir(frames_root, row: Row):
@@ -60,7 +79,7 @@ SPEC = TableSpec(
     frame_dirs=("part_A/data/part_A_split/part_A", "data/part_A_split/part_A", "part_A_split/part_A", "part_A", ""),
     subject_id=subject_id,
     clip_dir=clip_dir,
-    clip_id=clip_id,
+    clip_ids=clip_ids,
     nearest_frame_ok=True,
 )
 

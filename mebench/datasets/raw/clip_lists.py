@@ -1,10 +1,14 @@
 """Protocols defined by a shipped clip list: which clips of the raw datasets, with which labels.
 
 A `ClipList` is a CSV that mebench ships (`#` lines give its source): dataset, subject, clip,
-label, ids as the raw loaders name them, and no image data. `select_listed` takes a dataset with
-native labels (raw loaders, or several combined) and returns exactly the listed clips with the
-list's labels; it raises one DataError naming every listed clip the data lack. Where a native
-label maps (`label_map`) to another class than the list's, the list wins and a warning says so.
+label, ids as the raw loaders name them, and no image data; further columns are kept (CAS(ME)^3's
+list: `emotion`, the sheet's native label, and the frame numbers). `select_listed` takes a dataset
+and returns exactly the listed clips, matched by sample id (dataset/subject/clip), with the list's
+labels; it raises one DataError naming every listed clip the data lack. On data with native labels
+(raw loaders, or several combined), a native label that maps (`label_map`) to another class than
+the list's is reported in a warning and the list wins, or is an error with `strict_labels`; where
+the list has an `emotion` column, a native label other than it is an error. On data already in the
+list's classes (htnet-release, synthetic), a label other than the list's is an error.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class ClipList:
     # dataset -> native label (lower-case) -> class; a native label not in its dataset's map is left out
     label_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     tag: str = ""  # suffix of the selected dataset's name
+    strict_labels: bool = False  # a native label that maps to another class than the list's is an error, not a warning
 
     def map_label(self, dataset: str, native_label: str) -> str | None:
         return self.label_map.get(dataset, {}).get(str(native_label).lower())
@@ -55,18 +60,27 @@ class ClipList:
 
 
 def read_clip_list(path: Path | str, classes: tuple[str, ...], what: str) -> pd.DataFrame:
-    """The list with a `sample` column ("dataset/subject/clip"); DataError for unknown labels or repeats."""
+    """The list with a `sample` column ("dataset/subject/clip"); DataError for unknown labels, repeats or no clips."""
     path = Path(path)
     rows = read_shipped_csv(path, COLUMNS, f"{what} list")
+    if rows.empty:
+        raise DataError(f"{what} list {path} lists no clips (a header and no rows)")
+    empty = [c for c in COLUMNS if (rows[c].str.strip() == "").any()]
+    if empty:
+        raise DataError(f"{what} list {path} has rows with an empty {', '.join(empty)}")
     bad = sorted(set(rows["label"]) - set(classes))
     if bad:
         raise DataError(f"{what} list {path}: labels {bad} are not among {list(classes)}")
-    rows = rows[list(COLUMNS)].copy()
+    rows = rows[list(COLUMNS) + [c for c in rows.columns if c not in COLUMNS and c != "sample"]].copy()
     rows["sample"] = rows["dataset"] + "/" + rows["subject"] + "/" + rows["clip"]
     dup = rows["sample"][rows["sample"].duplicated()].tolist()
     if dup:
         raise DataError(f"{what} list {path} repeats {dup[:5]}")
     return rows
+
+
+def _listing(lines: list[str], limit: int = 10) -> str:
+    return "; ".join(lines[:limit]) + (f" ... and {len(lines) - limit} more" if len(lines) > limit else "")
 
 
 def select_listed(dataset: Dataset, clips: ClipList, listed: pd.DataFrame | None = None) -> Dataset:
@@ -91,13 +105,33 @@ def select_listed(dataset: Dataset, clips: ClipList, listed: pd.DataFrame | None
                         + "\n  ".join(names[:MAX_LISTED]) + more)
     rows = [row_of[s] for s in listed["sample"]]
     table = dataset.samples.iloc[rows]
-    native = table["native_label"] if "native_label" in table.columns else table["label"]
+    if "native_label" in table.columns:
+        _check_native_labels(clips, listed, table)
+    else:  # data already in the list's classes: its labels are the list's, or the list names other clips
+        disagree = [f"{s}: data {have!r}, list {want!r}"
+                    for s, have, want in zip(listed["sample"], table["label"], listed["label"]) if have != want]
+        if disagree:
+            raise DataError(f"{clips.what} list gives {len(disagree)} clip(s) another label than dataset "
+                            f"{dataset.name!r} does: {_listing(disagree)}")
+    return take_rows(dataset, rows, labels=listed["label"].tolist(), class_names=clips.classes,
+                     name_suffix=f"[{clips.tag}]" if clips.tag else "")
+
+
+def _check_native_labels(clips: ClipList, listed: pd.DataFrame, table: pd.DataFrame) -> None:
+    native = table["native_label"]
+    if "emotion" in listed.columns:  # the list names the native label too: it must be the data's
+        wrong = [f"{s}: the data's label {n!r}, the list's {want!r}"
+                 for s, n, want in zip(listed["sample"], native, listed["emotion"])
+                 if want.strip() and str(n).strip().lower() != want.strip().lower()]
+        if wrong:
+            raise DataError(f"{clips.what}: {len(wrong)} listed clip(s) have another label in the data than in the "
+                            f"list (is it the same clip?): {_listing(wrong)}")
     disagree = [f"{s}: native {n!r} -> {clips.map_label(d, n)}, list {want}"
                 for s, d, n, want in zip(listed["sample"], table["dataset"], native, listed["label"])
                 if isinstance(n, str) and d in clips.label_map and clips.map_label(d, n) != want]
+    if disagree and clips.strict_labels:
+        raise DataError(f"{len(disagree)} listed clip(s) whose native label maps to another class of {clips.what} "
+                        f"than the list's: {_listing(disagree)}")
     if disagree:
         warnings.warn(f"{len(disagree)} listed clip(s) whose native label maps to another class of {clips.what} "
-                      f"than the list's (the list's label is used): {'; '.join(disagree[:10])}"
-                      f"{' ...' if len(disagree) > 10 else ''}", stacklevel=3)
-    return take_rows(dataset, rows, labels=listed["label"].tolist(), class_names=clips.classes,
-                     name_suffix=f"[{clips.tag}]" if clips.tag else "")
+                      f"than the list's (the list's label is used): {_listing(disagree)}", stacklevel=4)

@@ -53,13 +53,27 @@ def read_raw(path: Path) -> pd.DataFrame:
 
 def read_shipped_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
     """A CSV that mebench ships as data (text cells, `#` comment lines), with its columns checked."""
+    def read(**kw) -> pd.DataFrame:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skipinitialspace=True, **kw)
+
+    def check_columns(found) -> None:
+        missing = [c for c in columns if c not in found]
+        if missing:
+            header = ",".join(map(str, found))
+            raise DataError(f"{what} {path} lacks column(s) {', '.join(missing)} (its header: "
+                            f"{header[:80] + ('...' if len(header) > 80 else '')!r})")
+
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skipinitialspace=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read {what} {path}: {exc}") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(f"{what} {path} lacks column(s) {', '.join(missing)}")
+        table = read()
+    except pd.errors.ParserError as exc:  # rows of varying width: a file of another kind, most likely
+        try:
+            check_columns(read(nrows=0).columns)
+        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            pass
+        raise DataError(f"cannot read {what} {path}: {' '.join(str(exc).split())}") from None
+    except (OSError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read {what} {path}: {' '.join(str(exc).split())}") from None
+    check_columns(table.columns)
     return table
 
 

@@ -29,6 +29,8 @@ class Row:
     subject_cell: str  # as written
     filename: str  # the Filename cell as written
     label: str
+    onset: str = ""  # the onset and offset cells as written (for ids that name a clip by its frames)
+    offset: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class TableSpec:
     frame_dirs: tuple[str, ...]  # candidate frame roots relative to the dataset root ("" = the root)
     subject_id: Callable[[Any], str | None]
     clip_dir: Callable[[Path, Row], Sequence[str]]  # (frames root, row) -> path parts below the frames root
-    clip_id: Callable[[Row, dict[str, int]], str] = lambda row, seen: row.filename
+    # every row's clip id at once (an id may depend on the other rows): default the Filename
+    clip_ids: Callable[[Sequence[Row]], Sequence[str]] = lambda rows: [row.filename for row in rows]
     probe: Callable[[Row], str | None] = lambda row: row.subject  # a folder directly under the frames root
     nearest_frame_ok: bool = False
     label_aliases: Mapping[str, str] = field(default_factory=dict)
@@ -99,7 +102,8 @@ def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
                 continue
             raw_label = md.cell_text(cells["label"]).lower()
             label = spec.label_aliases.get(raw_label, raw_label)
-            parsed.append((sheet, i, Row(subject, md.cell_text(cells["subject"]), filename, label), cells))
+            parsed.append((sheet, i, Row(subject, md.cell_text(cells["subject"]), filename, label,
+                                         md.cell_text(cells["onset"]), md.cell_text(cells["offset"])), cells))
 
     probe = spec.probe(parsed[0][2]) if parsed else None
     frames_root = pick_frames_root(root, spec.frame_dirs, [probe] if probe else None)
@@ -108,11 +112,10 @@ def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
                  + ", ".join(c or "subject folders in the root" for c in spec.frame_dirs) + ")")
         frames_root = root
 
-    seen: dict[str, int] = {}
+    clips = list(spec.clip_ids([row for _, _, row, _ in parsed]))
     sheet_of: dict[int, Path] = {}  # id(record) -> its metadata file, for messages
-    for sheet, i, row, cells in parsed:
+    for (sheet, i, row, cells), clip in zip(parsed, clips, strict=True):
         where = sheet.where(i)
-        clip = spec.clip_id(row, seen)
         sample = f"{spec.kind}/{row.subject}/{clip}"
         numbers = {}
         bad = False
