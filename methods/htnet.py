@@ -201,20 +201,20 @@ class HTNetMethod(TorchMethod):
                      mlp_mult=self.mlp_mult, dropout=self.dropout)
 
 
+def htnet_variant(name: str, display_name: str, input: str, summary: str) -> MethodInfo:
+    """The declaration of an HTNet variant: HTNet's network, citation and presets on another input."""
+    return MethodInfo(name=name, display_name=display_name, summary=summary, input=input,
+                      citation=HTNetMethod.info.citation, code_url=HTNetMethod.info.code_url,
+                      tags=("htnet-variant", "transformer"), presets=HTNetMethod.info.presets)
+
+
 class HTNetCorrectedMethod(HTNetMethod):
     """HTNet on `htnet-regions-corrected`: the same network and presets, with each region window centred
     on its landmark (the published tiling uses the landmark's x as the row). Comparing it with `htnet`
     measures what the published quirk costs or buys."""
 
-    info = MethodInfo(
-        name="htnet-corrected", display_name="HTNet (corrected windows)",
-        summary="HTNet with landmark windows centred as intended (published code swaps rows and columns)",
-        input="htnet-regions-corrected",
-        citation=HTNetMethod.info.citation,
-        code_url=HTNetMethod.info.code_url,
-        tags=("htnet-variant", "transformer"),
-        presets=HTNetMethod.info.presets,
-    )
+    info = htnet_variant("htnet-corrected", "HTNet (corrected windows)", "htnet-regions-corrected",
+                         "HTNet with landmark windows centred as intended (published code swaps rows and columns)")
 
 
 class HTNetTemplateMethod(HTNetMethod):
@@ -222,42 +222,21 @@ class HTNetTemplateMethod(HTNetMethod):
     template CausalNet uses for every clip (HTNet's fallback landmarks). Runs on data without apex faces
     (causalnet-release), where it is HTNet on CausalNet's first map and input geometry."""
 
-    info = MethodInfo(
-        name="htnet-template", display_name="HTNet (fixed template)",
-        summary="HTNet with its windows around one fixed template for every clip (CausalNet's cut; no faces needed)",
-        input="htnet-regions-template",
-        citation=HTNetMethod.info.citation,
-        code_url=HTNetMethod.info.code_url,
-        tags=("htnet-variant", "transformer"),
-        presets=HTNetMethod.info.presets,
-    )
+    info = htnet_variant("htnet-template", "HTNet (fixed template)", "htnet-regions-template",
+                         "HTNet with its windows around one fixed template for every clip (CausalNet's cut; no faces needed)")
 
 
 class HTNetDlibMethod(HTNetMethod):
     """HTNet on `htnet-regions-dlib`: the published tiling around dlib's landmarks instead of the published
     MTCNN step (on htnet-release). Comparing it with `htnet` measures what the landmark step does."""
 
-    info = MethodInfo(
-        name="htnet-dlib", display_name="HTNet (dlib landmarks)",
-        summary="HTNet with regions around dlib landmarks instead of the published MTCNN step (htnet-release)",
-        input="htnet-regions-dlib",
-        citation=HTNetMethod.info.citation,
-        code_url=HTNetMethod.info.code_url,
-        tags=("htnet-variant", "transformer"),
-        presets=HTNetMethod.info.presets,
-    )
+    info = htnet_variant("htnet-dlib", "HTNet (dlib landmarks)", "htnet-regions-dlib",
+                         "HTNet with regions around dlib landmarks instead of the published MTCNN step (htnet-release)")
 
 
 class HTNetCASME3Method(HTNetMethod):
     """HTNet on its CAS(ME)^3 input (`htnet-casme3`): the published tiling of the (u, v, magnitude) flow image
     that `--pipeline htnet-casme3` computes from MTCNN face crops, as the HTNet repository does for CAS(ME)^3."""
 
-    info = MethodInfo(
-        name="htnet-casme3", display_name="HTNet (CAS(ME)^3 input)",
-        summary="HTNet on its CAS(ME)^3 input: (u, v, magnitude) flow of MTCNN face crops (--pipeline htnet-casme3)",
-        input="htnet-casme3",
-        citation=HTNetMethod.info.citation,
-        code_url=HTNetMethod.info.code_url,
-        tags=("htnet-variant", "transformer"),
-        presets=HTNetMethod.info.presets,
-    )
+    info = htnet_variant("htnet-casme3", "HTNet (CAS(ME)^3 input)", "htnet-casme3",
+                         "HTNet on its CAS(ME)^3 input: (u, v, magnitude) flow of MTCNN face crops (--pipeline htnet-casme3)")
