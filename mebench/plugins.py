@@ -45,17 +45,23 @@ def register_dataset(name: str, loader: DatasetLoader) -> DatasetLoader:
 
 def expand_method_selection(selection: str) -> list[str]:
     """'htnet,baseline' -> method names; a tag expands to every method carrying it, 'all' to all.
-    Order is kept and duplicates dropped."""
+    Names and tags match without regard to case (`STSTNet`, `Baseline`); an unknown one is an error that
+    suggests the closest names and tags (`baselines` -> `baseline`). Order is kept and duplicates dropped."""
+    import difflib
+
+    from mebench.errors import UnknownNameError
+
     tokens = [t.strip() for t in selection.split(",") if t.strip()]
     if not tokens:
         raise ConfigError("--methods is empty: name methods or tags, e.g. htnet,baseline")
     names = methods.names()
+    lower = {n.lower(): n for n in names}
     out: list[str] = []
     tag_index: dict[str, list[str]] | None = None
     for token in tokens:
-        if token in names:
-            chosen = [token]
-        elif token == "all":
+        if token in names or token.lower() in lower:
+            chosen = [token if token in names else lower[token.lower()]]
+        elif token.lower() == "all":
             chosen = names
         else:
             if tag_index is None:  # tags need the classes: load them only when a token is not a name
@@ -63,12 +69,20 @@ def expand_method_selection(selection: str) -> list[str]:
                 tag_index = {}
                 for n, cls in loaded.items():
                     for tag in cls.info.tags:
-                        tag_index.setdefault(tag, []).append(n)
-            if token in tag_index:
-                chosen = sorted(tag_index[token])
-            else:
-                methods.get(token)  # raises UnknownNameError with suggestions
+                        tag_index.setdefault(tag.lower(), []).append(n)
+            if token.lower() in tag_index:
+                chosen = sorted(tag_index[token.lower()])
+            elif ":" in token:
+                methods.get(token)  # a variant (timm:resnet18): its plugin checks the argument
                 chosen = [token]
+            else:
+                candidates = list(dict.fromkeys([*lower, *tag_index, "all"]))
+                close = difflib.get_close_matches(token.lower(), candidates, n=3, cutoff=0.6)
+                if close:
+                    raise UnknownNameError(f"unknown method {token!r}, did you mean "
+                                           f"{' or '.join(repr(lower.get(c, c)) for c in close)}?")
+                raise UnknownNameError(f"unknown method or tag {token!r} (`mebench methods list` shows the methods "
+                                       "and their tags)")
         for n in chosen:
             if n not in out:
                 out.append(n)

@@ -100,3 +100,12 @@ def test_methods_list_reports_broken_plugin(fake_distribution):
     assert result.exit_code == 0
     assert "tp-broken" in result.output and "BROKEN" in result.output
     assert "htnet" in result.output and "htnet-regions" in result.output and "paper, quick" in result.output
+
+
+def test_method_selection_ignores_case_and_suggests_tags():
+    assert plugins.expand_method_selection("STSTNet,Majority") == ["ststnet", "majority"]
+    assert plugins.expand_method_selection("BASELINE") == plugins.expand_method_selection("baseline")
+    with pytest.raises(UnknownNameError, match="did you mean 'baseline'"):
+        plugins.expand_method_selection("baselines")
+    with pytest.raises(UnknownNameError, match="did you mean 'ststnet'"):
+        plugins.expand_method_selection("stsnet")
