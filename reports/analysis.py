@@ -102,6 +102,26 @@ def _comparable(frame: pd.DataFrame, reference: str, variant: str) -> str | None
     return None
 
 
+def resolve_reference(preds: pd.DataFrame, reference: str) -> str:
+    """The variant `--reference` names: its variant label or its table label (display name, `STSTNet`,
+    `HTNet [quick] (oracle)`), either without regard to case; else an UnknownNameError with suggestions."""
+    import difflib
+
+    labels: dict[str, set[str]] = {}
+    for variant, shown in preds[["variant", "display_name"]].drop_duplicates().itertuples(index=False):
+        for label in (variant, shown):
+            labels.setdefault(str(label).lower(), set()).add(variant)
+    found = labels.get(reference.strip().lower(), set())
+    if len(found) == 1:
+        return found.pop()
+    if len(found) > 1:
+        raise UnknownNameError(f"--reference {reference!r} names several rows ({', '.join(sorted(found))}); give one")
+    shown = list(dict.fromkeys([*sorted(preds["variant"].unique()), *preds["display_name"].unique()]))
+    close = difflib.get_close_matches(reference, shown, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else f"; methods: {', '.join(shown)}"
+    raise UnknownNameError(f"--reference {reference!r} is not a method of this run{hint}")
+
+
 def compare(preds: pd.DataFrame, reference: str | None = None, *, n_resamples: int = 2000,
             n_permutations: int = 10000, seed: int = 0, level: float = 0.95, first_method: str | None = None) -> Comparisons:
     """``statistics.compare_to_reference`` per protocol, on the variants that can be paired with it.
@@ -114,7 +134,7 @@ def compare(preds: pd.DataFrame, reference: str | None = None, *, n_resamples: i
     if reference is None:
         reference = default_reference(preds, first_method)
     elif reference not in variants:
-        raise UnknownNameError(f"--reference {reference!r} is not a method of this run; methods: {', '.join(variants)}")
+        reference = resolve_reference(preds, reference)
     parts, notes = [], []
     for protocol, frame in preds.groupby("protocol", sort=False):
         frame = _as_methods(frame)

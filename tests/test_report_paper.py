@@ -399,3 +399,17 @@ def test_friedman_skips_blocks_where_every_method_ties():
             for m in ("a", "b", "c") for g in ("Full", "SMIC", "SAMM")]
     result = friedman_analysis(pd.DataFrame(rows))
     assert result.result is None and "same score on every block" in result.reason
+
+
+def test_reference_accepts_the_table_label_in_any_case(report):
+    from mebench.errors import UnknownNameError
+    from mebench.reports.analysis import resolve_reference
+    from mebench.reports.results import load_run
+
+    run_dir, _ = report
+    preds = load_run(run_dir).preds
+    variant, shown = preds[["variant", "display_name"]].drop_duplicates().iloc[0]
+    assert resolve_reference(preds, shown.upper()) == variant
+    assert resolve_reference(preds, variant) == variant
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        resolve_reference(preds, variant + "x")
