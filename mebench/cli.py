@@ -155,6 +155,9 @@ def parse_params(items: list[str], option: str = "--param") -> dict[str, str]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{option} {item!r}: expected NAME=VALUE, e.g. epochs=20 or ststnet.epochs=20")
+        if key.strip() in parsed:  # "last wins" would silently drop one of the two
+            raise ConfigError(f"{option} {key.strip()} is given twice ({key.strip()}={parsed[key.strip()]} and {item}); "
+                              "give it once")
         parsed[key.strip()] = raw.strip()
     return parsed
 

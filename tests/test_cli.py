@@ -46,6 +46,7 @@ def test_bad_options_name_the_option(tmp_path):
         (["--protocol", "lsoo"], "did you mean 'loso'"),
         (["--data", "htnet-release"], "htnet-release:PATH"),
         (["--preset", "fast"], "no preset 'fast'"),
+        (["--param", "epochs=2", "--param", "epochs=3"], "--param epochs is given twice"),
     ]
     for extra, expected in cases:
         result = invoke("run", "--methods", "ststnet", "--out", str(tmp_path), *extra)
