@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from mebench.errors import ConfigError
 from mebench.runner import Progress, RunConfig, RunSummary
 
-__all__ = ["run", "evaluate", "report"]
+__all__ = ["run", "evaluate", "report", "status", "errors"]
 
 
 def as_list(value: Any, name: str, example: str) -> list:
@@ -126,3 +126,29 @@ def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | Non
     return write_report([Path(d) for d in dirs] if len(dirs) > 1 else Path(dirs[0]), out, reference=reference,
                         published=published, n_resamples=resamples, n_permutations=permutations, seed=seed,
                         figures=figures, digits=digits, percent=percent, seeds=seeds)
+
+
+def status(run_dir: str | Path):
+    """Cells per method (display name), protocol and training in a run folder: done, running, failed, pending and
+    their total (a DataFrame; while a run goes on, `running` counts the cells handed to workers)."""
+    import pandas as pd
+
+    from mebench.store import ResultStore
+
+    cells = ResultStore(run_dir).cells()
+    states = ["done", "running", "failed", "pending"]
+    name = cells["display_name"].fillna(cells["method"]) if len(cells) else cells["method"]
+    table = (cells.assign(name=name).groupby(["method", "name", "protocol", "training"], sort=False)["status"]
+             .value_counts().unstack(fill_value=0).reindex(columns=states, fill_value=0).reset_index())
+    table["total"] = table[states].sum(axis=1) if len(table) else 0
+    return pd.DataFrame(table)
+
+
+def errors(run_dir: str | Path):
+    """Every failed cell of a run folder with its stored error (a DataFrame: method, fold, seed, training,
+    finished_at, error; the error's whole text, traceback included)."""
+    from mebench.store import ResultStore
+
+    cells = ResultStore(run_dir).cells()
+    failed = cells[cells["status"] == "failed"]
+    return failed[["method", "protocol", "fold", "seed", "training", "finished_at", "error"]].reset_index(drop=True)

@@ -375,6 +375,42 @@ def report(
         say(f"wrote {path}")
 
 
+@app.command(epilog="Example: mebench status mebench-results")
+@handles_errors
+def status(run_dir: Annotated[Path, typer.Argument(help="Run folder (mebench run --out).")] = Path("mebench-results"),
+           as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """Cells done, running, failed and pending per method of a run folder (also while the run goes on)."""
+    from mebench import api
+
+    table = api.status(run_dir)
+    if as_json:
+        _json(table.to_dict("records"))
+        return
+    columns = ["done", "running", "failed", "pending", "total"]
+    say(text_table(["method", "protocol", "training", *columns],
+                   [[r["name"], r["protocol"], r["training"], *(int(r[c]) for c in columns)] for _, r in table.iterrows()],
+                   right={3, 4, 5, 6, 7}))
+    if table["failed"].sum():
+        note(f"{int(table['failed'].sum())} failed cell(s): `mebench errors {run_dir}` prints their errors")
+
+
+@app.command(epilog="Example: mebench errors mebench-results")
+@handles_errors
+def errors(run_dir: Annotated[Path, typer.Argument(help="Run folder (mebench run --out).")] = Path("mebench-results"),
+           full: Annotated[bool, typer.Option("--full", help="Print each error's whole text (traceback).")] = False) -> None:
+    """Each failed cell's stored error (first line, or the whole text with --full)."""
+    from mebench import api
+
+    failed = api.errors(run_dir)
+    if failed.empty:
+        say(f"no failed cell in {run_dir}")
+        return
+    for _, r in failed.iterrows():
+        text = str(r["error"] or "?")
+        say(f"{r['method']} fold {r['fold']} seed {r['seed']} ({r['training']}, {r['protocol']}): "
+            + (text if full else text.split(chr(10), 1)[0]))
+
+
 # -- plugins ---------------------------------------------------------------------------------------------
 def _json(value: Any) -> None:
     say(json.dumps(value, indent=2, default=str))

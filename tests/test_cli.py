@@ -95,3 +95,27 @@ def test_failed_cells_exit_non_zero_after_the_grid(tmp_path, tiny_data):
     assert result.exit_code == 1
     assert "error: 6 of 6 cells failed" in result.output
     assert "failed: centroid fold casme2/s1 seed 0: RuntimeError: deliberate failure" in result.output
+
+
+def test_status_and_errors_show_each_methods_cells_and_the_stored_errors(tmp_path, tiny_data):
+    from mebench import plugins
+    from mebench.runner import RunConfig, run_grid
+    from tests.plugin_fixtures import NearestCentroid
+
+    plugins.register_method(NearestCentroid)
+    try:  # fails on the folds testing 6 samples: every fold of the tiny dataset
+        run_grid(RunConfig(methods=("centroid", "majority"), protocol="loso", out=tmp_path, data=tiny_data,
+                           params=(("centroid.fail_on_fold_with", "6"),)))
+    finally:
+        plugins.methods.unregister("centroid")
+    result = invoke("status", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line.split() for line in result.output.splitlines() if line.split()}
+    assert lines["centroid"][-5:] == ["0", "0", "6", "0", "6"] and lines["Majority"][-5:] == ["6", "0", "0", "0", "6"]
+    assert "mebench errors" in result.output
+    errors = invoke("errors", str(tmp_path))
+    assert errors.exit_code == 0
+    assert errors.output.count("RuntimeError: deliberate failure for the test") == 6 and "Traceback" not in errors.output
+    assert "Traceback" in invoke("errors", str(tmp_path), "--full").output
+    missing = invoke("status", str(tmp_path / "none"))
+    assert missing.exit_code == 2 and "error:" in missing.output
