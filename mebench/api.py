@@ -130,12 +130,16 @@ def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | Non
 
 def status(run_dir: str | Path):
     """Cells per method (display name), protocol and training in a run folder: done, running, failed, pending and
-    their total (a DataFrame; while a run goes on, `running` counts the cells handed to workers)."""
+    their total (a DataFrame). While a run holds the folder, `running` counts the cells handed to workers; cells
+    left running by a run that was stopped count as pending."""
     import pandas as pd
 
     from mebench.store import ResultStore
 
-    cells = ResultStore(run_dir).cells()
+    store = ResultStore(run_dir)
+    cells = store.cells()
+    if not store.in_use():  # cells left running by a run that was stopped are waiting to be resumed
+        cells.loc[cells["status"] == "running", "status"] = "pending"
     states = ["done", "running", "failed", "pending"]
     name = cells["display_name"].fillna(cells["method"]) if len(cells) else cells["method"]
     table = (cells.assign(name=name).groupby(["method", "name", "protocol", "training"], sort=False)["status"]

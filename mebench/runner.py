@@ -541,6 +541,7 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
 
         def started(spec: CellSpec) -> None:
             started_at[spec.key] = now()
+            store.mark_running(spec.key, started_at[spec.key])
             progress.cell_started(spec)
 
         def done(spec: CellSpec, outcome: CellOutcome | None, error: str | None) -> None:

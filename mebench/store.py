@@ -460,6 +460,24 @@ class ResultStore:
             "WHERE status = 'done'").fetchall())
         return {key for key, stored, has_record in rows if has_record or not (stored or key in recording)}
 
+    def mark_running(self, key: str, started_at: str) -> None:
+        """A cell handed to a worker (its outcome replaces the state); `status` shows it as running."""
+        self._execute("write", lambda conn: conn.execute(
+            "UPDATE cells SET status = 'running', started_at = ? WHERE key = ? AND status != 'done'", (started_at, key)))
+
+    def in_use(self) -> bool:
+        """Whether a `mebench run`/`evaluate` holds the run folder's lock now."""
+        path = self.folder / LOCK_NAME
+        if not path.is_file() or path.is_symlink():
+            return False
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
     def recording_keys(self) -> set[str]:
         """Cells whose plan (merged over every run) records their epochs."""
         if not self.exists():

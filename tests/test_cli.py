@@ -1,5 +1,7 @@
 """The CLI through Typer's test runner: every command, errors as one line and an exit code."""
 
+import sqlite3
+
 import pytest
 from typer.testing import CliRunner
 
@@ -119,3 +121,17 @@ def test_status_and_errors_show_each_methods_cells_and_the_stored_errors(tmp_pat
     assert "Traceback" in invoke("errors", str(tmp_path), "--full").output
     missing = invoke("status", str(tmp_path / "none"))
     assert missing.exit_code == 2 and "error:" in missing.output
+
+
+def test_status_counts_running_cells_only_while_a_run_holds_the_folder(tmp_path, tiny_data):
+    from mebench import api
+    from mebench.runner import RunConfig, run_grid
+    from mebench.store import ResultStore
+
+    run_grid(RunConfig(methods=("majority",), protocol="loso", out=tmp_path, data=tiny_data))
+    store = ResultStore(tmp_path)
+    with sqlite3.connect(store.path) as conn:  # as a run that was killed mid-cell leaves it
+        conn.execute("UPDATE cells SET status = 'running' WHERE rowid = (SELECT MIN(rowid) FROM cells)")
+    assert api.status(tmp_path)[["done", "running", "pending"]].values.tolist() == [[5, 0, 1]]
+    with store.lock("run"):
+        assert api.status(tmp_path)[["done", "running", "pending"]].values.tolist() == [[5, 1, 0]]
