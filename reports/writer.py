@@ -59,6 +59,8 @@ def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, 
     out = Path(out_dir) if out_dir is not None else run_dir
     run = load_run(run_dir, seeds)  # DataError, before anything is created, when there is nothing to report
     run, notes = finished_seeds_only(run)
+    if published:
+        check_published_data(run)
     if seeds is not None:
         notes.append(f"seeds reported: {', '.join(map(str, seeds))} (report --seeds); cells of other seeds in the "
                      "run folder are left out")
@@ -71,6 +73,21 @@ def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, 
         for folder in created:  # a failed report leaves no folder of its own behind
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+# The data the shipped published figures were measured on: the MEGC2019 composite's 442 clips, as the HTNet and
+# CausalNet releases ship them, or built from the raw datasets by the composite protocol.
+PUBLISHED_DATA = ("htnet-release", "causalnet-release", "smic", "casme2", "samm")
+
+
+def check_published_data(run) -> None:
+    """--published beside results on other data (synthetic, a plugin's) would compare unlike things: refused."""
+    names = {part for name in run.preds["data"].astype(str).unique() for part in name.split("#")[0].split("+")}
+    other = sorted(names - set(PUBLISHED_DATA))
+    if other:
+        raise ConfigError(f"--published: the shipped published figures were measured on the MEGC2019 composite "
+                          f"({', '.join(PUBLISHED_DATA[:2])} or the raw SMIC, CASME II and SAMM); this report holds "
+                          f"results on {', '.join(other)}, so they would sit beside unlike figures")
 
 
 def check_seed(seed) -> int:

@@ -68,7 +68,7 @@ def build_run(folder, variants=VARIANTS):
                     preds = [PredictionRow(sample, ds, sb, y, prediction(variant, seed, y, i), [0.2, 0.3, 0.5], None)
                              for ds, sb, sample, y, i in rows if (ds, sb) == (source, f"s{subj}")]
                     store.save_cell(dict(key=f"{variant}-{seed}-{fold}", method=method, preset="paper", params="{}",
-                                         params_hash="abc123", dataset="synthetic", dataset_source="synthetic",
+                                         params_hash="abc123", dataset="htnet-release", dataset_source="htnet-release:/fake",
                                          dataset_fingerprint="fp-0123", protocol="composite", fold=fold,
                                          n_folds=4 * len(SOURCES), seed=seed,
                                          training="full" if selection == "final" else selection,
@@ -413,3 +413,14 @@ def test_reference_accepts_the_table_label_in_any_case(report):
     assert resolve_reference(preds, variant) == variant
     with pytest.raises(UnknownNameError, match="did you mean"):
         resolve_reference(preds, variant + "x")
+
+
+def test_published_figures_are_refused_beside_other_data(tmp_path, tiny_data):
+    from mebench.errors import ConfigError
+    from mebench.runner import RunConfig, run_grid
+
+    run_grid(RunConfig(methods=("majority",), protocol="loso", out=tmp_path / "run", data=tiny_data))
+    with pytest.raises(ConfigError, match="--published: .* results on tiny"):
+        write_report(tmp_path / "run", tmp_path / "report", published=True, figures=False, n_resamples=10,
+                     n_permutations=10)
+    assert not (tmp_path / "report").exists()
