@@ -274,10 +274,13 @@ def check_flow_image(loader: Callable, path: str | None = None) -> None:
     from mebench.representations import FLOW_CHANNELS
 
     ds = _load(loader, path)
+    supplied = np.asarray(ds.feature_function("flow-image"))  # as the loader gives it, before Dataset casts it
+    assert supplied.dtype == np.float32, f"the loader's flow-image is float32, not {supplied.dtype}"
     image = ds.primitive("flow-image")
     assert image.shape == (len(ds), 3, 28, 28) and image.dtype == np.float32, \
         f"flow-image is float32 (N, 3, 28, 28), got {image.dtype} {image.shape}"
     assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 255, "flow-image values lie in 0..255"
+    assert image.max() > 1, "flow-image values lie in 0..255, not 0..1 (scale them as the published inputs are)"
     assert ds.flow_channels in FLOW_CHANNELS, f"flow_channels is one of {list(FLOW_CHANNELS)}"
     from mebench.representations import CAUSALNET_MAPS
 

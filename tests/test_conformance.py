@@ -232,3 +232,22 @@ def test_a_broken_method_fails_its_check(check_name):
 
 def test_a_non_torch_method_conforms():
     check_method(_with_info(type("Centroid", (NearestCentroid,), {}), iterative=False))
+
+
+def _image_as(transform):
+    def loader(path=None, *, cache_dir=None):
+        from mebench.dataset import Dataset
+
+        ds = make_tiny_dataset()
+        X = ds.feature_function("flow-image")
+        return Dataset(ds.name, ds.source, ds.class_names, ds.samples, ds.fingerprint, lambda name: transform(X))
+
+    return loader
+
+
+@pytest.mark.parametrize("transform, message", [(lambda X: X / 255.0, "not 0..1"),
+                                                (lambda X: X.astype(np.float64), "not float64")])
+def test_flow_images_scaled_to_one_or_in_float64_fail_the_check(transform, message):
+    check = next(c for c in dataset_checks(_image_as(transform)) if c.__name__ == "check_flow_image")
+    with pytest.raises(AssertionError, match=message):
+        check()
