@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -175,17 +175,23 @@ def _published_part(published: pd.DataFrame | None, protocol: str, metrics) -> p
 
 
 class _Cells:
-    """Lookup of (method, group, metric) -> row, with the best/second ranking per column."""
+    """Lookup of (method, group, metric) -> row, with the best/second ranking per column. Rows of `unranked`
+    methods (incomplete ones: they pool fewer samples) are neither ranked nor marked."""
 
-    def __init__(self, part: pd.DataFrame, groups: list[str], metrics, fmt: NumberFormat = PLAIN):
+    def __init__(self, part: pd.DataFrame, groups: list[str], metrics, fmt: NumberFormat = PLAIN,
+                 unranked: Iterable[str] = ()):
         self.fmt = fmt
+        self.unranked = set(unranked)
         self.rows = {(r.method, r.group, r.metric): r for r in part.itertuples()}
-        self.ranks = {(g, m): _ranks([r.mean for (_, rg, rm), r in self.rows.items() if (rg, rm) == (g, m)], fmt)
+        self.ranks = {(g, m): _ranks([r.mean for (meth, rg, rm), r in self.rows.items()
+                                      if (rg, rm) == (g, m) and meth not in self.unranked], fmt)
                       for g in groups for m in metrics}
 
     def mark(self, method: str, group: str, metric: str) -> str | None:
         row = self.rows.get((method, group, metric))
-        return None if row is None else self.ranks[(group, metric)].get(self.fmt.key(row.mean))
+        if row is None or method in self.unranked:
+            return None
+        return self.ranks[(group, metric)].get(self.fmt.key(row.mean))
 
 
 PM_MACRO = "mebenchpm"
@@ -241,7 +247,7 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     methods = list(dict.fromkeys(part["method"]))
     missing = _incomplete_of(incomplete, protocol, part)
     versions = _incomplete_of(mixed, protocol, part)
-    cells = _Cells(part, groups, TABLE_METRICS, fmt)
+    cells = _Cells(part, groups, TABLE_METRICS, fmt, unranked=missing)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     cols = "l" + "cc" * len(groups)
     # table*: eight score columns span both columns of a two-column paper.
@@ -304,9 +310,9 @@ def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: in
     over seeds with the subject-bootstrap confidence interval of the mean; best bold, second underlined."""
     part = _part(summary, protocol, DATASET_METRICS)
     groups = _groups_in_order(part)
-    cells = _Cells(part, groups, DATASET_METRICS, fmt)
-    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     missing = _incomplete_of(incomplete, protocol, part)
+    cells = _Cells(part, groups, DATASET_METRICS, fmt, unranked=missing)
+    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     versions = _incomplete_of(mixed, protocol, part)
     pct = f"{level * 100:g}\\%"
     lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3.5pt}",
@@ -358,10 +364,10 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
-    cells = _Cells(part, groups, TABLE_METRICS, fmt)
+    missing = _incomplete_of(incomplete, protocol, part)
+    cells = _Cells(part, groups, TABLE_METRICS, fmt, unranked=missing)
     selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
-    missing = _incomplete_of(incomplete, protocol, part)
     versions = _incomplete_of(mixed, protocol, part)
     mark = {m: (" †" if m in leaky else "") + (" ‡" if m in missing else "") + (f" {MIXED_MARK}" if m in versions else "")
             for m in part["method"]}
@@ -407,7 +413,7 @@ def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | f
     lines += [""] + [f"{n}  " for n in notes]
 
     full = _part(summary, protocol, DATASET_METRICS)
-    dcells = _Cells(full, groups, DATASET_METRICS, fmt)
+    dcells = _Cells(full, groups, DATASET_METRICS, fmt, unranked=missing)
     pct = f"{level * 100:g}%"
     head = ["Group", "Method"] + [x for m in DATASET_METRICS for x in (METRIC_LABELS[m], f"{pct} CI")]
     lines += ["", f"### {protocol} per dataset: mean ± std over seeds and {pct} CI (bootstrap over subjects, "

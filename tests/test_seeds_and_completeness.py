@@ -78,6 +78,9 @@ def test_missing_and_failed_folds_are_marked_incomplete_everywhere(tmp_path, tin
     assert r"Majority class$^\ddagger$" in (tmp_path / "table_datasets.tex").read_text()
     md = (tmp_path / "table.md").read_text()
     assert "Majority class ‡" in md and expected in md
+    # an incomplete row pools fewer samples: it is never marked best or second
+    assert all("**" not in line and "_0." not in line for line in md.splitlines() if line.startswith("| Majority"))
+    assert r"\textbf" not in tex and r"\underline" not in tex.split(r"\midrule", 1)[1]
     report_md = (tmp_path / "report.md").read_text()
     assert "### Incomplete results (‡)" in report_md and "`majority` (loso): 5 of 6 folds done" in report_md
     assert "‡ (incomplete)" in report.output
