@@ -197,5 +197,10 @@ def curves_figure(curves: pd.DataFrame, picks: pd.DataFrame, protocol: str, out:
     rug.set_yticklabels(["oracle picks"] * len(methods) if len(methods) == 1 else methods, fontsize=6)
     rug.set_ylim(-0.5, len(methods) - 0.5)
     rug.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
+    rug.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers (shared with the curves)
+    ax.set_title("(a) " + ax.get_title(), fontsize=10)
+    rug.set_title("(b) epochs the oracle keeps, per test subject", fontsize=8)
     fig.tight_layout()
     return _save(fig, out, f"fig_curves_{_slug(protocol)}")

@@ -170,3 +170,26 @@ def test_an_unfinished_invocation_says_so_in_a_report_of_several_folders(tmp_pat
     report_md = (tmp_path / "all" / "report.md").read_text()
     assert "on host-a, 2026-01-01T00:00:00 to 2026-01-01T01:00:00;" in report_md
     assert "on host-b, 2026-01-01T00:00:00 to (not finished);" in report_md and " to nan" not in report_md
+
+
+def test_learning_curves_have_whole_epoch_ticks_and_labelled_panels(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from mebench.reports import figures
+
+    curves = pd.DataFrame({"variant": "m", "protocol": "loso", "seed": 0, "epoch": [1, 2, 3], "uf1": [0.3, 0.5, 0.4]})
+    picks = pd.DataFrame({"variant": "m", "protocol": "loso", "seed": 0, "subject": ["a", "b"], "epoch": [2, 3]})
+    seen = {}
+    close = figures._plt().close
+    figures._plt().close = lambda fig: seen.setdefault("fig", fig)
+    try:
+        figures.curves_figure(curves, picks, "loso", tmp_path)
+    finally:
+        figures._plt().close = close
+    ax, rug = seen["fig"].axes
+    assert all(float(t).is_integer() for t in rug.get_xticks())
+    assert ax.get_title().startswith("(a) ") and rug.get_title().startswith("(b) ")
+    plt.close(seen["fig"])
