@@ -13,6 +13,9 @@ _LAZY = {
     "run": "mebench.api",
     "evaluate": "mebench.api",
     "report": "mebench.api",
+    "study": "mebench.api",
+    "status": "mebench.api",
+    "training_history": "mebench.api",
     "Method": "mebench.method",
     "MethodInfo": "mebench.method",
     "TorchMethod": "mebench.training",
@@ -39,7 +42,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mebench.api import evaluate, report, run
+    from mebench.api import evaluate, report, run, status, study, training_history
     from mebench.checks import (check_dataset, check_method, check_protocol, dataset_checks, method_checks,
                                 protocol_checks)
     from mebench.dataset import Dataset

@@ -13,12 +13,13 @@ and return objects a notebook can use: a `RunSummary`, and a `Report` whose tabl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from mebench.errors import ConfigError
-from mebench.runner import Progress, RunConfig, RunSummary
+from mebench.progress import CellFinished, Progress
+from mebench.runner import RunConfig, RunSummary
 
-__all__ = ["run", "evaluate", "report", "status", "errors"]
+__all__ = ["run", "evaluate", "report", "study", "status", "errors", "training_history"]
 
 
 def as_list(value: Any, name: str, example: str) -> list:
@@ -39,7 +40,7 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
         executor: str = "serial", workers: int | str = "auto", cells_per_gpu: int = 1, retries: int = 1,
         ray_address: str | None = None, cell_timeout: float | None = None, tuning: Sequence[str] = (),
         grid: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] | None = None,
-        progress: Progress | None = None) -> RunSummary:
+        progress: Progress | Callable[[CellFinished], object] | None = None, tracker: str | None = None) -> RunSummary:
     """Run every method on every fold and seed of a protocol into the run folder `out`; cells finished
     before are skipped (resume). Returns the run's summary (cells run, skipped, failed, and notes).
 
@@ -50,7 +51,12 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
     default here), "local", "ray" or "auto" (the CLI's default). cell_timeout: seconds a cell may run before
     it fails and is retried (None: no limit). tuning: hyperparameter-search rules, e.g. ["nested", "test-scored"]
     (mebench.tuning); grid: NAME (or "METHOD.NAME") -> the values to search, e.g. {"lr": [1e-4, 1e-3]}; without it a
-    method's declared search space is searched. Raises a MebenchError for anything invalid, before anything trains.
+    method's declared search space is searched. progress: a function called with a `mebench.progress.CellFinished`
+    (method, fold, seed, ok, done, total, elapsed_s, eta_s) after every cell, or a `mebench.progress.Progress`
+    (e.g. `LineProgress()`, plain lines for a log or notebook); None shows nothing. tracker: "tensorboard" or
+    "mlflow" also writes every training's per-epoch loss, accuracy and learning rate through that library (the
+    extra `mebench[tensorboard]` / `mebench[mlflow]`); the run folder records them either way (`training_history`).
+    Raises a MebenchError for anything invalid, before anything trains.
     """
     from mebench.plugins import expand_method_selection
     from mebench.runner import run_grid
@@ -81,17 +87,18 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
                        params=tuple(params.items()), rerun=rerun, cache_dir=Path(cache_dir) if cache_dir else None,
                        pipeline=pipeline, precision=precision, device=device, executor=executor, workers=workers,
                        cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
-                       cell_timeout=cell_timeout, tuning=tuple(str(r) for r in rules), grid=grid_items)
+                       cell_timeout=cell_timeout, tuning=tuple(str(r) for r in rules), grid=grid_items,
+                       tracker=tracker or "")
     return run_grid(config, progress)
 
 
 def evaluate(method: str, weights: str | Path, *, protocol: str = "composite", data: Sequence[str] = ("synthetic",),
              config: Mapping[str, Any] | None = None, out: str | Path = "mebench-results",
              cache_dir: str | Path | None = None, pipeline: str = "", device: str = "auto",
-             progress: Progress | None = None) -> RunSummary:
+             progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
     """Evaluate released per-fold checkpoints (`<subject>.pth`) of `method` without training; stored and
     reported like a run (epoch selection `checkpoint`). config: the published constructor arguments,
-    e.g. {"block_repeats": [2, 2, 8]}."""
+    e.g. {"block_repeats": [2, 2, 8]}. progress: as for `run`, one event per evaluated fold."""
     from mebench.checkpoints import EvaluateConfig, evaluate_checkpoints
 
     if not isinstance(method, str):
@@ -105,18 +112,24 @@ def evaluate(method: str, weights: str | Path, *, protocol: str = "composite", d
 
 def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | None = None, reference: str | None = None,
            published: bool = False, resamples: int = 2000, permutations: int = 10000, seed: int = 0,
-           figures: bool = True, digits: int = 4, percent: bool = False, seeds: Sequence[int] | None = None):
+           figures: bool = True, digits: int = 4, percent: bool = False, seeds: Sequence[int] | None = None,
+           write: bool = True, label_prefix: str = "mebench"):
     """Write the report of one run folder (into it, or `out`), or of several together (`out` required):
-    tables (LaTeX, Markdown, CSV), tests against a reference, figures and report.md; `seeds` reports only
-    those seeds' cells (e.g. the finished ones while others still run). Returns the Report:
-    `.summary` (DataFrame: method, protocol, group, metric, mean, std, CI), `.stats`, `.files`, ..."""
+    tables (LaTeX, Markdown, CSV), tests against a reference, figures, report.md and report.html; `seeds` reports
+    only those seeds' cells (e.g. the finished ones while others still run). Returns the Report:
+    `.summary` (DataFrame: method, protocol, group, metric, mean, std, CI), `.stats`, `.files`, `.tables` (every
+    CSV's DataFrame by name: results, predictions, folds, summary, stats, methods, ...), `.predictions`.
+    `write=False` (without `out`) computes the same tables and writes no file at all. `label_prefix`: the LaTeX
+    tables' labels are tab:PREFIX-PROTOCOL (unique when several reports go into one paper)."""
     from mebench.reports.writer import write_report
 
     dirs = [run_dirs] if isinstance(run_dirs, (str, Path)) else as_list(run_dirs, "run_dirs", "['runs/a', 'runs/b']")
     if not dirs:
         raise ConfigError("report needs a run folder")
-    if len(dirs) > 1 and out is None:
+    if len(dirs) > 1 and out is None and write:
         raise ConfigError("reporting several run folders together needs out: the folder to write the report into")
+    if not write and out is not None:
+        raise ConfigError(f"out={str(out)!r} with write=False: a report that writes nothing has no folder")
     if resamples < 1 or permutations < 1:
         raise ConfigError("resamples and permutations must be positive")
     if seeds is not None:
@@ -125,7 +138,23 @@ def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | Non
             raise ConfigError(f"seeds {seeds!r}: expected whole numbers, e.g. [0, 1, 2]")
     return write_report([Path(d) for d in dirs] if len(dirs) > 1 else Path(dirs[0]), out, reference=reference,
                         published=published, n_resamples=resamples, n_permutations=permutations, seed=seed,
-                        figures=figures, digits=digits, percent=percent, seeds=seeds)
+                        figures=figures, digits=digits, percent=percent, seeds=seeds, write=write,
+                        label_prefix=label_prefix)
+
+
+def study(path: str | Path, *, data: Mapping[str, str | Path] | None = None, root: str | Path | None = None,
+          dry_run: bool = False, progress: Callable[[Any], Any] | None = None,
+          started: Callable[[Any], None] | None = None):
+    """Run a study file (mebench.study_file): every `[run.NAME]` and `[evaluate.NAME]` (each resumes), then every
+    `[report.NAME]`, after checking the whole file. data: the file's [data] entries -> their paths, e.g.
+    {"htnet-release": "/data/htnet-release"} (overriding paths the file gives); root: the folder its run folders
+    are relative to (default: the file's [study] root, else its folder). dry_run: check only; the result's
+    `.commands` are the equivalent `mebench run/evaluate/report` command lines. progress(step): the progress of a
+    run's cells, as for `run`; started(step): told of each step before it runs. Returns a StudyResult."""
+    from mebench.study_file import StudyResult, load_study, run_study
+
+    checked = load_study(path, data={k: str(v) for k, v in (data or {}).items()}, root=root)
+    return StudyResult(checked) if dry_run else run_study(checked, progress, started)
 
 
 def status(run_dir: str | Path):
@@ -156,3 +185,13 @@ def errors(run_dir: str | Path):
     cells = ResultStore(run_dir).cells()
     failed = cells[cells["status"] == "failed"]
     return failed[["method", "protocol", "fold", "seed", "training", "finished_at", "error"]].reset_index(drop=True)
+
+
+def training_history(run_dir: str | Path):
+    """Every training epoch of a run folder's finished torch cells (a DataFrame: method, display_name, preset,
+    params_hash, precision, protocol, fold, seed, training, epoch, train_loss, train_accuracy, lr): the mean
+    training loss and accuracy over the epoch's batches, and its learning rate. Empty for folders written before
+    mebench recorded them."""
+    from mebench.store import ResultStore
+
+    return ResultStore(run_dir).training_epochs()

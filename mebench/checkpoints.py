@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mebench import plugins
 from mebench.engine import CHECKPOINT, CellSpec
@@ -19,7 +19,8 @@ from mebench.errors import ConfigError, DataError
 from mebench.dataset import Dataset
 from mebench.protocol import Fold, Protocol, check_folds, make_protocol
 from mebench.published import check_published_config
-from mebench.runner import (Progress, RunSummary, cell_inputs, execute_or_error, load_dataset, now, plan_record,
+from mebench.progress import CellFinished, Progress, as_progress
+from mebench.runner import (RunSummary, cell_inputs, execute_or_error, load_dataset, now, plan_record,
                             record_data, store_outcome, versions)
 from mebench.store import ResultStore
 from mebench.training import TorchMethod
@@ -58,12 +59,13 @@ def checkpoint_files(weights: Path, folds: list[Fold]) -> dict[str, Path]:
     return files
 
 
-def evaluate_checkpoints(config: EvaluateConfig, progress: Progress | None = None) -> RunSummary:
+def evaluate_checkpoints(config: EvaluateConfig,
+                         progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
     """Every fold's released checkpoint on its test samples, stored like a run's cells (training
     `checkpoint`, epoch selection `checkpoint`)."""
     from mebench.training import resolve_device
 
-    progress = progress or Progress()
+    progress = as_progress(progress)
     cls = plugins.methods.get(config.method)
     if not issubclass(cls, TorchMethod):
         raise ConfigError(f"method {config.method!r} is not a torch method; it has no checkpoints to evaluate")

@@ -9,7 +9,8 @@ Plugin authors run them in their own test suite:
 
 `protocol_checks(MyProtocol)` and `dataset_checks(my_loader, path)` work the same way; each
 returns a list of checks bound to the plugin, named after what they check. `check_method`,
-`check_protocol` and `check_dataset` run them all and raise on the first failure.
+`check_protocol` and `check_dataset` run them all and raise on the first failure. A failed check
+raises `mebench.errors.ConformanceError` (an AssertionError) saying what the plugin breaks.
 """
 
 from __future__ import annotations
@@ -21,15 +22,24 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from mebench.method import PAPER_PRESET, QUICK_PRESET, REPRESENTATIONS, Method, MethodInfo
+from mebench.errors import ConformanceError, DataError, MebenchError
+from mebench.method import PAPER_PRESET, QUICK_PRESET, Method, MethodInfo, missing_presets
 
 INPUT_SHAPE = (3, 28, 28)  # most representations' sample shape; each declares its own (Representation.shape)
 FAST = {"epochs": 2}  # applied where the method has the parameter, to keep checks quick
 
 
+def _require(condition: Any, message: str) -> None:
+    """A check's verdict: ConformanceError when `condition` is false (not `assert`, which `python -O` drops)."""
+    if not condition:
+        raise ConformanceError(message)
+
+
 def _data(cls: type[Method], n: int = 24, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    shape = REPRESENTATIONS[cls.info.input].shape if cls.info.input in REPRESENTATIONS else INPUT_SHAPE
+    from mebench.plugins import inputs
+
+    shape = inputs.get(cls.info.input).shape if cls.info.input in inputs else INPUT_SHAPE
     X = rng.uniform(0, 255, size=(n, *shape)).astype(np.float32)
     y = np.arange(n) % n_classes
     X[np.arange(n), ..., 0, :4, :4] += (40.0 * y).reshape(n, *[1] * (X.ndim - 2))  # a little signal (in every map)
@@ -46,65 +56,68 @@ def _quick(cls: type[Method], **extra: Any) -> Method:
 
 def check_info(cls: type[Method]) -> None:
     info = getattr(cls, "info", None)
-    assert isinstance(info, MethodInfo), f"{cls.__name__}.info must be a MethodInfo"
-    assert info.input in REPRESENTATIONS, f"unknown input {info.input!r}"
-    assert info.citation.strip(), "a method cites its paper"
-    for preset in (PAPER_PRESET, QUICK_PRESET):
-        assert preset in info.presets, f"preset {preset!r} is missing"
+    _require(isinstance(info, MethodInfo), f"{cls.__name__}.info must be a MethodInfo")
+    assert isinstance(info, MethodInfo)  # _require raised otherwise
+    from mebench.plugins import inputs
+
+    _require(info.input in inputs, f"unknown input {info.input!r}")
+    _require(info.citation.strip(), "a method cites its paper")
+    why = missing_presets(info.name, info.presets)
+    _require(why is None, why or "")
     names = set(cls.param_names())
     for preset, params in info.presets.items():
         unknown = set(params) - names
-        assert not unknown, f"preset {preset!r} sets unknown parameters {sorted(unknown)}"
-    assert {"num_classes", "seed"} <= names, "every method takes num_classes and seed"
+        _require(not unknown, f"preset {preset!r} sets unknown parameters {sorted(unknown)}")
+    _require({"num_classes", "seed"} <= names, "every method takes num_classes and seed")
     specs = cls.param_specs()
     for name, values in info.search_space.items():
-        assert name in specs, f"search_space names unknown parameter {name!r}"
-        assert isinstance(values, tuple) and values, f"search_space[{name!r}] is a non-empty tuple of values"
+        _require(name in specs, f"search_space names unknown parameter {name!r}")
+        _require(isinstance(values, tuple) and values, f"search_space[{name!r}] is a non-empty tuple of values")
         for value in values:
             try:
                 specs[name].check(value, f"search_space of {info.name!r}")
-            except Exception as exc:  # noqa: BLE001 - ConfigError: the value is not one the parameter admits
-                raise AssertionError(str(exc)) from None
+            except MebenchError as exc:  # ConfigError: the value is not one the parameter admits
+                raise ConformanceError(str(exc)) from None
 
 
 def check_constructor_only_stores(cls: type[Method]) -> None:
     sig = inspect.signature(cls.__init__)
     for p in list(sig.parameters.values())[1:]:
-        assert p.kind is inspect.Parameter.KEYWORD_ONLY, f"parameter {p.name!r} must be keyword-only"
-        assert p.default is not inspect.Parameter.empty, f"parameter {p.name!r} needs a default"
+        _require(p.kind is inspect.Parameter.KEYWORD_ONLY, f"parameter {p.name!r} must be keyword-only")
+        _require(p.default is not inspect.Parameter.empty, f"parameter {p.name!r} needs a default")
     defaults = cls.param_defaults()
     method = cls(**defaults)
-    assert method.get_params() == defaults, "the constructor must store its parameters unchanged"
+    _require(method.get_params() == defaults, "the constructor must store its parameters unchanged")
     fitted = [k for k in vars(method) if k.endswith("_") and not k.startswith("_")]
-    assert not fitted, f"the constructor must not fit or build anything (found {fitted})"
+    _require(not fitted, f"the constructor must not fit or build anything (found {fitted})")
 
 
 def check_fit_predict(cls: type[Method]) -> None:
     X, y = _data(cls)
     X_copy = X.copy()
     method = _quick(cls, num_classes=3, seed=0)
-    assert method.fit(X, y) is method, "fit must return self"
-    assert np.array_equal(X, X_copy), "fit must not modify its input"
+    _require(method.fit(X, y) is method, "fit must return self")
+    _require(np.array_equal(X, X_copy), "fit must not modify its input")
     proba = np.asarray(method.predict_proba(X[:5]))
-    assert proba.shape == (5, 3), f"predict_proba shape {proba.shape}, expected (5, 3)"
-    assert np.all(np.isfinite(proba)) and np.all(proba >= 0), "probabilities must be finite and non-negative"
-    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5), "probabilities must sum to 1"
+    _require(proba.shape == (5, 3), f"predict_proba shape {proba.shape}, expected (5, 3)")
+    _require(np.all(np.isfinite(proba)) and np.all(proba >= 0), "probabilities must be finite and non-negative")
+    _require(np.allclose(proba.sum(axis=1), 1.0, atol=1e-5), "probabilities must sum to 1")
     pred = np.asarray(method.predict(X[:5]))
-    assert np.array_equal(pred, proba.argmax(axis=1)), "predict must be the argmax of predict_proba"
+    _require(np.array_equal(pred, proba.argmax(axis=1)), "predict must be the argmax of predict_proba")
 
 
 def check_absent_class(cls: type[Method]) -> None:
     X, y = _data(cls)
     keep = y != 2  # a training fold may lack a class; the output still has num_classes columns
     proba = _quick(cls, num_classes=3, seed=0).fit(X[keep], y[keep]).predict_proba(X[:4])
-    assert np.asarray(proba).shape == (4, 3), "predict_proba must have num_classes columns"
+    _require(np.asarray(proba).shape == (4, 3), "predict_proba must have num_classes columns")
 
 
 def check_deterministic(cls: type[Method]) -> None:
     X, y = _data(cls)
     a = _quick(cls, num_classes=3, seed=7).fit(X, y).predict_proba(X)
     b = _quick(cls, num_classes=3, seed=7).fit(X, y).predict_proba(X)
-    assert np.allclose(a, b, atol=1e-6), "the same seed must give the same predictions"
+    _require(np.allclose(a, b, atol=1e-6), "the same seed must give the same predictions")
 
 
 def check_epoch_callback(cls: type[Method]) -> None:
@@ -117,9 +130,9 @@ def check_epoch_callback(cls: type[Method]) -> None:
     seen: list[int] = []
     _quick(cls, num_classes=3, seed=0).fit(X, y, epoch_callback=lambda epoch, m: seen.append(epoch))
     if "epochs" in cls.param_names():
-        assert seen == list(range(1, FAST["epochs"] + 1)), f"epoch_callback saw epochs {seen}"
+        _require(seen == list(range(1, FAST["epochs"] + 1)), f"epoch_callback saw epochs {seen}")
     else:
-        assert seen, "an iterative method (MethodInfo.iterative) must call epoch_callback after each epoch"
+        _require(seen, "an iterative method (MethodInfo.iterative) must call epoch_callback after each epoch")
 
 
 CHECKS = (check_info, check_constructor_only_stores, check_fit_predict, check_absent_class, check_deterministic,
@@ -128,7 +141,7 @@ CHECKS = (check_info, check_constructor_only_stores, check_fit_predict, check_ab
 
 def _bind(checks, *args) -> list[Callable[[], None]]:
     """Each check bound to the plugin, named after the check (a list: pytest parametrisation wants one)."""
-    out = []
+    out: list[Callable[[], None]] = []
     for check in checks:
         bound = functools.partial(check, *args)
         functools.update_wrapper(bound, check)
@@ -140,8 +153,8 @@ def _run_all(checks, what: str) -> None:
     for check in checks:
         try:
             check()
-        except AssertionError as exc:
-            raise AssertionError(f"{what} fails {check.__name__}: {exc}") from exc
+        except ConformanceError as exc:
+            raise ConformanceError(f"{what} fails {check.__name__}: {exc}") from exc
 
 
 def method_checks(cls: type[Method]) -> list[Callable[[], None]]:
@@ -150,7 +163,7 @@ def method_checks(cls: type[Method]) -> list[Callable[[], None]]:
 
 
 def check_method(cls: type[Method]) -> None:
-    """Run every method check; the first failure raises AssertionError naming the check."""
+    """Run every method check; the first failure raises ConformanceError naming the check."""
     _run_all(method_checks(cls), cls.__name__)
 
 
@@ -169,26 +182,31 @@ def protocol_samples(cls: type) -> pd.DataFrame:
 def check_protocol_contract(cls: type) -> None:
     from mebench.protocol import Protocol, validate_protocol_class
 
-    assert isinstance(cls, type) and issubclass(cls, Protocol), "a protocol subclasses mebench.Protocol"
+    _require(isinstance(cls, type) and issubclass(cls, Protocol), "a protocol subclasses mebench.Protocol")
+    assert issubclass(cls, Protocol)  # _require raised otherwise
     for attr in ("name", "summary"):
-        assert isinstance(getattr(cls, attr, None), str) and getattr(cls, attr), f"a protocol declares `{attr}`"
-    validate_protocol_class(cls.name, cls)
+        _require(isinstance(getattr(cls, attr, None), str) and getattr(cls, attr), f"a protocol declares `{attr}`")
+    try:
+        validate_protocol_class(cls.name, cls)
+    except MebenchError as exc:  # PluginLoadError: what registering it would refuse
+        raise ConformanceError(str(exc)) from None
     protocol = cls()
-    assert protocol.label() == cls.name, "with its default options a protocol's label is its name"
+    _require(protocol.label() == cls.name, "with its default options a protocol's label is its name")
 
 
 def check_every_sample_tested_once(cls: type, samples: pd.DataFrame | None = None) -> None:
     samples = protocol_samples(cls) if samples is None else samples
     folds = cls().folds(samples)
-    assert folds, "a protocol gives at least one fold"
+    _require(folds, "a protocol gives at least one fold")
     tested = [s for f in folds for s in f.test]
     known = set(samples["sample"])
-    assert set(tested) <= known and all(set(f.train) <= known for f in folds), "folds name samples of the table only"
+    _require(set(tested) <= known and all(set(f.train) <= known for f in folds),
+             "folds name samples of the table only")
     if getattr(cls, "tests_each_sample_once", True):
         counts = pd.Series(tested).value_counts()
-        assert set(tested) == known and (counts == 1).all(), \
-            f"every sample is tested exactly once (tested twice: {list(counts[counts > 1].index[:3])}, never: " \
-            f"{sorted(known - set(tested))[:3]})"
+        _require(set(tested) == known and (counts == 1).all(),
+                 f"every sample is tested exactly once (tested twice: {list(counts[counts > 1].index[:3])}, never: "
+                 f"{sorted(known - set(tested))[:3]})")
 
 
 def check_no_subject_on_both_sides(cls: type, samples: pd.DataFrame | None = None) -> None:
@@ -196,8 +214,8 @@ def check_no_subject_on_both_sides(cls: type, samples: pd.DataFrame | None = Non
     subject = dict(zip(samples["sample"], samples["subject_key"]))
     for fold in cls().folds(samples):
         both = {subject[s] for s in fold.train} & {subject[s] for s in fold.test}
-        assert not both, f"fold {fold.id}: subjects {sorted(both)[:3]} are on both sides"
-        assert not set(fold.train) & set(fold.test), f"fold {fold.id}: samples on both sides"
+        _require(not both, f"fold {fold.id}: subjects {sorted(both)[:3]} are on both sides")
+        _require(not set(fold.train) & set(fold.test), f"fold {fold.id}: samples on both sides")
 
 
 def check_stable_fold_ids(cls: type, samples: pd.DataFrame | None = None) -> None:
@@ -205,22 +223,23 @@ def check_stable_fold_ids(cls: type, samples: pd.DataFrame | None = None) -> Non
     first = {f.id: set(f.test) for f in cls().folds(samples)}
     shuffled = samples.sample(frac=1.0, random_state=0).reset_index(drop=True)
     again = {f.id: set(f.test) for f in cls().folds(shuffled)}
-    assert len(first) == len(cls().folds(samples)), "fold ids are unique"
-    assert first == again, "the same data in another row order gives the same fold ids and test sets (ids key results)"
+    _require(len(first) == len(cls().folds(samples)), "fold ids are unique")
+    _require(first == again,
+             "the same data in another row order gives the same fold ids and test sets (ids key results)")
 
 
 def check_groups_cover_the_data(cls: type, samples: pd.DataFrame | None = None) -> None:
     samples = protocol_samples(cls) if samples is None else samples
     groups = cls().groups(samples)
-    assert groups and "Full" in groups, "reporting groups include Full"
+    _require(groups and "Full" in groups, "reporting groups include Full")
     for name, mask in groups.items():
-        assert isinstance(mask, pd.Series) and mask.dtype == bool and mask.index.equals(samples.index), \
-            f"group {name!r}: a boolean Series over the samples' index"
-    assert groups["Full"].all(), "Full holds every sample"
+        _require(isinstance(mask, pd.Series) and mask.dtype == bool and mask.index.equals(samples.index),
+                 f"group {name!r}: a boolean Series over the samples' index")
+    _require(groups["Full"].all(), "Full holds every sample")
     others = [m for n, m in groups.items() if n != "Full"]
     if others:
         covered = np.logical_or.reduce([m.to_numpy() for m in others])
-        assert covered.all(), "the groups besides Full cover every sample"
+        _require(covered.all(), "the groups besides Full cover every sample")
 
 
 PROTOCOL_CHECKS = (check_protocol_contract, check_every_sample_tested_once, check_no_subject_on_both_sides,
@@ -238,19 +257,18 @@ def check_protocol(cls: type, samples: pd.DataFrame | None = None) -> None:
 
 # -- datasets ------------------------------------------------------------------------------------------
 def _load(loader: Callable, path: str | None):
-    """The loader's dataset with its primitives computed (in the loader's own feature cache)."""
+    """The loader's dataset with every primitive it declares (`Dataset.provides`) computed (in the loader's own
+    feature cache) and checked against its registered shape and dtype (mebench.primitives)."""
     from mebench.dataset import Dataset
 
     dataset = loader(path)
-    assert isinstance(dataset, Dataset), f"a dataset loader returns a mebench.Dataset, not {type(dataset).__name__}"
-    dataset.primitive("flow-image")
-    from mebench.representations import CAUSALNET_MAPS
-
-    for kind in ("landmarks:htnet", "landmarks:dlib", *CAUSALNET_MAPS):
+    _require(isinstance(dataset, Dataset), f"a dataset loader returns a mebench.Dataset, not {type(dataset).__name__}")
+    _require("flow-image" in dataset.provides, "a dataset provides flow-image")
+    for name in dataset.provides:
         try:
-            dataset.primitive(kind)
-        except Exception:  # noqa: BLE001 - a dataset may lack landmarks and CausalNet's maps: checked below
-            pass
+            dataset.primitive(name)
+        except DataError as exc:
+            raise ConformanceError(f"declared primitive {name!r} loads: {exc}") from None
     return dataset
 
 
@@ -259,15 +277,15 @@ def check_sample_table(loader: Callable, path: str | None = None) -> None:
 
     ds = _load(loader, path)
     table = ds.samples
-    assert len(table) > 0, "a dataset has samples"
+    _require(len(table) > 0, "a dataset has samples")
     missing = set(SAMPLE_COLUMNS) - set(table.columns)
-    assert not missing, f"the sample table lacks {sorted(missing)}"
-    assert table["sample"].is_unique, "sample ids are unique"
-    assert (table["subject_key"] == table["dataset"] + "/" + table["subject"]).all(), \
-        "subject_key is dataset/subject (a subject is keyed by its dataset)"
-    assert set(table["label"]) <= set(ds.class_names), "every label is one of class_names"
-    assert (table["label_index"] == table["label"].map({c: i for i, c in enumerate(ds.class_names)})).all(), \
-        "label_index is the label's position in class_names"
+    _require(not missing, f"the sample table lacks {sorted(missing)}")
+    _require(table["sample"].is_unique, "sample ids are unique")
+    _require((table["subject_key"] == table["dataset"] + "/" + table["subject"]).all(),
+             "subject_key is dataset/subject (a subject is keyed by its dataset)")
+    _require(set(table["label"]) <= set(ds.class_names), "every label is one of class_names")
+    _require((table["label_index"] == table["label"].map({c: i for i, c in enumerate(ds.class_names)})).all(),
+             "label_index is the label's position in class_names")
 
 
 def check_flow_image(loader: Callable, path: str | None = None) -> None:
@@ -275,20 +293,21 @@ def check_flow_image(loader: Callable, path: str | None = None) -> None:
 
     ds = _load(loader, path)
     supplied = np.asarray(ds.feature_function("flow-image"))  # as the loader gives it, before Dataset casts it
-    assert supplied.dtype == np.float32, f"the loader's flow-image is float32, not {supplied.dtype}"
+    _require(supplied.dtype == np.float32, f"the loader's flow-image is float32, not {supplied.dtype}")
     image = ds.primitive("flow-image")
-    assert image.shape == (len(ds), 3, 28, 28) and image.dtype == np.float32, \
-        f"flow-image is float32 (N, 3, 28, 28), got {image.dtype} {image.shape}"
-    assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 255, "flow-image values lie in 0..255"
-    assert image.max() > 1, "flow-image values lie in 0..255, not 0..1 (scale them as the published inputs are)"
-    assert ds.flow_channels in FLOW_CHANNELS, f"flow_channels is one of {list(FLOW_CHANNELS)}"
-    from mebench.representations import CAUSALNET_MAPS
+    _require(image.shape == (len(ds), 3, 28, 28) and image.dtype == np.float32,
+             f"flow-image is float32 (N, 3, 28, 28), got {image.dtype} {image.shape}")
+    _require(np.isfinite(image).all() and image.min() >= 0 and image.max() <= 255, "flow-image values lie in 0..255")
+    _require(image.max() > 1, "flow-image values lie in 0..255, not 0..1 (scale them as the published inputs are)")
+    _require(ds.flow_channels in FLOW_CHANNELS, f"flow_channels is one of {list(FLOW_CHANNELS)}")
+    from mebench.primitives import CAUSALNET_MAPS
 
     for name in CAUSALNET_MAPS:  # where supplied (causalnet-release), alike
-        if name in ds._primitives:
+        if name in ds.provides:
             other = ds.primitive(name)
-            assert other.shape == image.shape and other.dtype == np.float32, f"{name} is float32 (N, 3, 28, 28)"
-            assert np.isfinite(other).all() and other.min() >= 0 and other.max() <= 255, f"{name} values lie in 0..255"
+            _require(other.shape == image.shape and other.dtype == np.float32, f"{name} is float32 (N, 3, 28, 28)")
+            _require(np.isfinite(other).all() and other.min() >= 0 and other.max() <= 255,
+                     f"{name} values lie in 0..255")
 
 
 def check_landmarks(loader: Callable, path: str | None = None) -> None:
@@ -296,22 +315,34 @@ def check_landmarks(loader: Callable, path: str | None = None) -> None:
 
     ds = _load(loader, path)
     for kind in ("landmarks:htnet", "landmarks:dlib"):
+        if kind not in ds.provides:  # not supplied: methods cut around it are refused before training, by name
+            continue
         try:
             points = ds.primitive(kind)
         except NonFiniteError as exc:
-            raise AssertionError(f"{kind} is finite: {exc}") from None
-        except Exception:  # noqa: BLE001 - not supplied: methods cut around it are refused at run time, by name
-            continue
-        assert points.shape == (len(ds), 5, 2) and np.isfinite(points).all(), f"{kind} is finite (N, 5, 2)"
+            raise ConformanceError(f"{kind} is finite: {exc}") from None
+        _require(points.shape == (len(ds), 5, 2) and np.isfinite(points).all(), f"{kind} is finite (N, 5, 2)")
+
+
+def check_faces(loader: Callable, path: str | None = None) -> None:
+    from mebench.primitives import APEX_FACE, FACE_SIZE, ONSET_FACE
+
+    ds = _load(loader, path)
+    for name in (APEX_FACE, ONSET_FACE):
+        if name in ds.provides:
+            faces = ds.primitive(name)
+            _require(faces.shape == (len(ds), 3, FACE_SIZE, FACE_SIZE), f"{name} is (N, 3, {FACE_SIZE}, {FACE_SIZE})")
+            _require(faces.min() >= 0 and faces.max() <= 255 and faces.max() > 1, f"{name} values lie in 0..255")
 
 
 def check_stable_fingerprint(loader: Callable, path: str | None = None) -> None:
     a, b = _load(loader, path), _load(loader, path)
-    assert a.fingerprint and a.fingerprint == b.fingerprint, "loading the same data twice gives the same fingerprint"
-    assert a.samples["sample"].tolist() == b.samples["sample"].tolist(), "and the same samples in the same order"
+    _require(a.fingerprint and a.fingerprint == b.fingerprint,
+             "loading the same data twice gives the same fingerprint")
+    _require(a.samples["sample"].tolist() == b.samples["sample"].tolist(), "and the same samples in the same order")
 
 
-DATASET_CHECKS = (check_sample_table, check_flow_image, check_landmarks, check_stable_fingerprint)
+DATASET_CHECKS = (check_sample_table, check_flow_image, check_landmarks, check_faces, check_stable_fingerprint)
 
 
 def dataset_checks(loader: Callable, path: str | None = None) -> list[Callable[[], None]]:

@@ -21,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from mebench.errors import ConfigError, MebenchError
+from mebench.progress import terminal_progress
 
 
 class OneLineErrors(TyperGroup):
@@ -51,7 +52,9 @@ class OneLineErrors(TyperGroup):
 
 app = typer.Typer(cls=OneLineErrors, help="Benchmark micro-expression recognition methods under honest, tested "
                   "protocols.", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  rich_markup_mode=None)
+                  rich_markup_mode=None,
+                  # help uses the terminal's whole width (click caps it at 80 columns otherwise); subcommands inherit it
+                  context_settings={"max_content_width": 10_000})
 methods_app = typer.Typer(help="Method plugins.", no_args_is_help=True, rich_markup_mode=None)
 protocols_app = typer.Typer(help="Protocol plugins.", no_args_is_help=True, rich_markup_mode=None)
 datasets_app = typer.Typer(help="Dataset plugins.", no_args_is_help=True, rich_markup_mode=None)
@@ -150,7 +153,7 @@ def parse_count(text: str, option: str) -> int:
 
 def parse_params(items: list[str], option: str = "--param") -> dict[str, str]:
     """NAME=VALUE (or METHOD.NAME=VALUE) pairs; the values stay text, read later by each parameter's type."""
-    parsed = {}
+    parsed: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -160,44 +163,6 @@ def parse_params(items: list[str], option: str = "--param") -> dict[str, str]:
                               "give it once")
         parsed[key.strip()] = raw.strip()
     return parsed
-
-
-class Bar:
-    """One progress bar for all workers: cells done, cells running (and the last one started), time left."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
-        self.task = None
-        self.running: set[str] = set()
-        self.last = ""
-
-    def start(self, total: int, skipped: int) -> None:
-        if skipped:
-            note(f"resuming: {skipped} of {total} cells already finished")
-        self.bar.start()
-        self.task = self.bar.add_task("starting", total=total - skipped)
-
-    def _describe(self) -> str:
-        return f"{len(self.running)} running | {self.last}"
-
-    def cell_started(self, cell) -> None:
-        self.running.add(cell.key)
-        self.last = f"{cell.method} | fold {cell.fold} | seed {cell.seed}"
-        self.bar.update(self.task, description=self._describe())
-
-    def cell_finished(self, cell, ok: bool) -> None:
-        self.running.discard(cell.key)
-        if not ok:
-            self.bar.console.print(f"failed: {cell.describe()}", markup=False, highlight=False)
-        self.bar.update(self.task, advance=1, description=self._describe())
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.bar.stop()
 
 
 def _finish(summary, what: str, out_dir: Path) -> None:
@@ -267,6 +232,10 @@ def run(
     rerun: Annotated[bool, typer.Option(help="Recompute cells that are already finished.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
     pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
+    tracker: Annotated[Optional[str], typer.Option(
+        help="Also write every training's per-epoch loss, accuracy and learning rate through tensorboard (into "
+             "OUT/tensorboard) or mlflow (its tracking URI); the extras mebench[tensorboard] / mebench[mlflow]. The "
+             "run folder records them either way.")] = None,
 ) -> None:
     """Run every method on every fold and seed of a protocol; finished cells are skipped, so an
     interrupted run resumes where it stopped."""
@@ -284,7 +253,7 @@ def run(
     if "test-scored" in [t.strip() for t in tuning.split(",")]:
         note("warning: --tuning test-scored picks the configuration on the test predictions; its results are marked "
              "leaky")
-    bar = Bar()
+    bar = terminal_progress()
     try:
         summary = api.run(chosen, protocol=protocol, data=data, preset=preset, seeds=parse_seeds(seeds),
                           epoch_selection=epoch_selection.split(","), validation_subjects=validation_subjects,
@@ -294,7 +263,7 @@ def run(
                           device=device, executor=executor,
                           workers=workers if workers == "auto" else parse_count(workers, "--workers"),
                           cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
-                          cell_timeout=cell_timeout, progress=bar)
+                          cell_timeout=cell_timeout, progress=bar, tracker=tracker)
     finally:
         bar.stop()
     note(f"{summary.done} cells run, {summary.skipped} already finished, {len(summary.failed)} failed; "
@@ -321,7 +290,7 @@ def evaluate(
     marked as evaluated checkpoints."""
     from mebench import api
 
-    bar = Bar()
+    bar = terminal_progress()
     try:
         summary = api.evaluate(method, weights, protocol=protocol, data=data or ["synthetic"],
                                config=parse_params(config or [], "--config"), out=out_dir, cache_dir=cache_dir,
@@ -355,16 +324,25 @@ def report(
     seeds: Annotated[Optional[str], typer.Option(
         help="Report only these comma-separated seeds (e.g. the finished ones while others still run); "
              "default: every seed in the run folders.")] = None,
+    label_prefix: Annotated[str, typer.Option(
+        help="The LaTeX tables' labels are tab:PREFIX-PROTOCOL: a prefix per report keeps them unique in one "
+             "paper.")] = "mebench",
 ) -> None:
     """Write the results section of a paper: tables (LaTeX, Markdown, CSV), statistical tests against a
     reference method, figures and report.md; print the table."""
     from mebench import api
-    from mebench.reports.tables import terminal_table
 
     dirs = run_dirs or [Path("mebench-results")]
     rep = api.report(dirs if len(dirs) > 1 else dirs[0], out=out_dir, reference=reference, published=published,
                      resamples=resamples, permutations=permutations, seed=seed, figures=figures, digits=digits,
-                     percent=percent, seeds=parse_seeds(seeds) if seeds is not None else None)
+                     percent=percent, seeds=parse_seeds(seeds) if seeds is not None else None,
+                     label_prefix=label_prefix)
+    show_report(rep)
+
+
+def show_report(rep) -> None:
+    from mebench.reports.tables import terminal_table
+
     for protocol in rep.protocols:
         say(terminal_table(rep.shown_summary, protocol, rep.shown_incomplete, rep.fmt, rep.shown_mixed))
         say()
@@ -373,6 +351,44 @@ def report(
         say(f"note: {text}")
     for path in rep.files:
         say(f"wrote {path}")
+
+
+@app.command(epilog="Example: mebench study studies/readme-results.toml --data htnet-release=/data/htnet-release "
+                     "--dry-run")
+@handles_errors
+def study(
+    path: Annotated[Path, typer.Argument(help="Study file (TOML): its runs, evaluations and reports; see "
+                                              "studies/readme-results.toml.")],
+    data: Annotated[Optional[list[str]], typer.Option(
+        help="NAME=PATH: the path of the study's [data.NAME] entry (overrides the file's); repeatable.")] = None,
+    root: Annotated[Optional[Path], typer.Option(
+        help="Folder the study's run folders are relative to (default: the file's [study] root, else its folder).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the study and print the equivalent mebench "
+                                                            "commands; run nothing.")] = False,
+) -> None:
+    """Run a study file: every run and evaluation (each resumes where it stopped), then every report. The whole
+    file is checked first."""
+    from mebench import api
+    from mebench.study_file import parse_path_overrides
+
+    overrides = parse_path_overrides(data or [])
+    if dry_run:
+        for command in api.study(path, data=overrides, root=root, dry_run=True).commands:
+            say(command)
+        return
+    outcome = api.study(path, data=overrides, root=root, progress=lambda step: terminal_progress(),
+                        started=lambda step: note(f"{step.label}: {step.command()}"))
+    for step, result in outcome.results:
+        if step.command_name == "report":
+            show_report(result)
+            continue
+        for text in result.notes:
+            note(f"note: {step.label}: {text}")
+        note(f"{step.label}: {result.done} cells run, {result.skipped} already finished, {len(result.failed)} failed")
+    if outcome.failed:
+        note(f"error: {len(outcome.failed)} of the study's runs have failed cells (errors stored in their run "
+             "folders; `mebench errors FOLDER` prints them); run the study again to retry them")
+        raise typer.Exit(1)
 
 
 @app.command(epilog="Example: mebench status mebench-results")
@@ -417,13 +433,13 @@ def _json(value: Any) -> None:
 
 
 def method_record(cls) -> dict[str, Any]:
-    from mebench.representations import REPRESENTATIONS
+    from mebench.representations import input_of
 
     info = cls.info
     specs = cls.param_specs()
     return {"name": info.name, "display_name": info.display_name, "summary": info.summary, "citation": info.citation,
             "code": info.code_url, "tags": list(info.tags), "iterative": info.iterative, "input": info.input,
-            "input_definition": REPRESENTATIONS[info.input].explain(), "notes": dict(info.notes),
+            "input_definition": input_of(info.input).explain(), "notes": dict(info.notes),
             "search_space": {k: list(v) for k, v in info.search_space.items()},
             "presets": {k: dict(v) for k, v in info.presets.items()},
             "parameters": [{"name": n, "default": s.default, "expected": s.expected(),
@@ -595,30 +611,23 @@ def _raw_spec(spec: str) -> tuple[str, str | None]:
 @datasets_app.command("check", epilog="Example: mebench datasets check casme2:/data/CASME2")
 @handles_errors
 def datasets_check(
-    spec: Annotated[str, typer.Argument(help="KIND:PATH, e.g. casme2:/data/CASME2 (casme2, samm, smic, casme3, mmew, casme1, "
-                                             "htnet-release).")],
+    spec: Annotated[str, typer.Argument(help="KIND or KIND:PATH, e.g. casme2:/data/CASME2, htnet-release:/data/htnet or "
+                                             "synthetic; any registered kind (`mebench datasets list`).")],
     faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find the face in every onset frame (apex face for "
                                         "htnet-release) and count those where none is found.")] = True,
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes for face detection (default: every core).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the summary only, not every problem.")] = False,
 ) -> None:
-    """Validate a dataset tree against its metadata: every problem with its path, then a summary;
+    """Validate a dataset: raw trees and htnet-release against their metadata (every bad file), any other kind
+    (synthetic, causalnet-release, plugins) by the dataset conformance checks; every problem, then a summary;
     exit code 1 when a problem is fatal (an error)."""
-    from mebench.dataset import parse_data_spec
-    from mebench.datasets.raw.check import check_tree, report_lines
-    from mebench.datasets.raw.pipeline import PipelineConfig
+    from mebench.datasets.check import check_data
+    from mebench.datasets.raw.check import report_lines
 
-    kind, path = parse_data_spec(spec)
-    if kind == "htnet-release":
-        from mebench.datasets.htnet_release import check_release
-
-        result = check_release(path, faces=faces, cache_dir=cache_dir)
-    else:
-        kind, path = _raw_spec(spec)
-        config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
-        result = check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
-    for line in report_lines(result):
+    result = check_data(spec, faces=faces, cache_dir=cache_dir, pipeline=pipeline, workers=workers)
+    for line in result.summary() if quiet else report_lines(result):
         say(line)
     if result.fatal:
         raise typer.Exit(1)

@@ -10,8 +10,10 @@ Every dataset, synthetic or real, becomes one pandas table with a row per sample
     label_index  index of `label` in `Dataset.class_names`
     content      (optional) digest of every file the sample's inputs read
 
-and per-sample primitives (the flow image and landmarks; mebench.representations), aligned with
-the table's rows and computed on first use, from which every method input is derived.
+and per-sample primitives (the flow image, landmarks, face crops; mebench.primitives), aligned with
+the table's rows and computed on first use, from which every method input is derived. A dataset
+declares the primitives it provides (`Dataset.provides`), so a method whose input needs another is
+refused before anything is computed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from mebench.errors import ConfigError, DataError
+from mebench.errors import ConfigError, DataError, UnknownNameError
 
 SAMPLE_COLUMNS = ("dataset", "subject", "subject_key", "sample", "label", "label_index")
 # Optional column: a digest of every file any of the sample's inputs reads (part of the fingerprint, and
@@ -34,7 +36,7 @@ class NonFiniteError(DataError):
     """A dataset's primitive or input holds NaN or infinite values (named by sample)."""
 
 
-FeatureFunction = Callable[[str], np.ndarray]  # primitive name (mebench.representations.PRIMITIVES) -> array
+FeatureFunction = Callable[[str], np.ndarray]  # primitive name (mebench.primitives) -> array
 
 
 def make_sample_table(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
@@ -72,8 +74,8 @@ def table_fingerprint(table: pd.DataFrame, *extra: str) -> str:
 
 @dataclass
 class Dataset:
-    """A sample table, its class names and a way to get its primitives (the flow image, landmarks),
-    from which `features` derives any representation."""
+    """A sample table, its class names and a way to get the primitives it provides (`provides`: names
+    registered in mebench.primitives), from which `features` derives any method input."""
 
     name: str
     source: str
@@ -83,6 +85,7 @@ class Dataset:
     feature_function: FeatureFunction
     description: str = ""
     flow_channels: str = "strain-v-u"  # layout of the flow image (mebench.representations.FLOW_CHANNELS)
+    provides: tuple[str, ...] = ("flow-image",)  # the primitives feature_function supplies (mebench.primitives)
     _primitives: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -91,18 +94,29 @@ class Dataset:
         if missing:
             raise DataError(f"dataset {self.name!r}: sample table lacks columns {sorted(missing)}")
         self._row_of = {s: i for i, s in enumerate(self.samples["sample"])}
+        from mebench.plugins import primitives
+
+        self.provides = tuple(self.provides)
+        unknown = [p for p in self.provides if p not in primitives]
+        if unknown:
+            raise DataError(f"dataset {self.name!r} declares unknown primitive(s) {', '.join(unknown)} (known: "
+                            f"{', '.join(primitives.names())}; a plugin registers its own in mebench.primitives)")
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def primitive(self, name: str) -> np.ndarray:
-        """A primitive (mebench.representations.PRIMITIVES) aligned with `samples`; computed once, then kept."""
-        from mebench.representations import PRIMITIVE_SHAPES
+        """A primitive it provides, aligned with `samples`, checked against its declared shape and dtype
+        (mebench.primitives); computed once, then kept."""
+        from mebench.plugins import primitives
 
         if name not in self._primitives:
-            arr = np.asarray(self.feature_function(name))
-            arr = arr.astype(np.float64 if name.startswith("landmarks:") else np.float32, copy=False)
-            expected = (len(self.samples), *PRIMITIVE_SHAPES.get(name, arr.shape[1:]))
+            spec = primitives.get(name)
+            if name not in self.provides:
+                raise DataError(f"dataset {self.name!r} does not provide {name!r} (it provides "
+                                f"{', '.join(self.provides)}): {spec.explain()}")
+            arr = np.asarray(self.feature_function(name)).astype(spec.dtype, copy=False)
+            expected = (len(self.samples), *spec.shape)
             if arr.shape != expected:
                 raise DataError(f"dataset {self.name!r}: {name!r} has shape {arr.shape}, expected {expected}")
             self._check_finite(name, arr)
@@ -118,14 +132,20 @@ class Dataset:
                             + ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))
 
     def features(self, representation: str) -> np.ndarray:
-        """The input a method asks for, (N, C, H, W) float32 aligned with `samples` (derived once, then kept)."""
-        from mebench.representations import check_channels
-        from mebench.representations import representation as lookup
+        """The input a method asks for (mebench.representations), (N, *shape) float32 aligned with `samples`
+        (derived once, then kept); DataError naming the missing primitives when the dataset lacks one."""
+        from mebench.representations import input_of, refusal
 
         if representation not in self._features:
-            rep = lookup(representation)
-            check_channels(rep, self.flow_channels, self.name)
-            features = np.asarray(rep.derive(self.primitive), dtype=np.float32)
+            try:
+                inp = input_of(representation)
+            except UnknownNameError as exc:  # a data question here: which input can this dataset make
+                raise DataError(f"dataset {self.name!r}: {exc}") from None
+            why = refusal(inp, self.name, self.provides)
+            if why:
+                raise DataError(why)
+            inp.check_layout(self.flow_channels, self.name)
+            features = np.asarray(inp.derive(self.primitive), dtype=np.float32)
             self._check_finite(representation, features)
             self._features[representation] = features
         return self._features[representation]
@@ -157,6 +177,7 @@ class Dataset:
             feature_function=sliced,
             description=self.description,
             flow_channels=self.flow_channels,
+            provides=self.provides,
         )
 
 

@@ -98,6 +98,8 @@ class CellOutcome:
     record: EpochRecord | None  # every epoch's test predictions (full training, when asked)
     seconds: float
     runtime: dict[str, str]  # device, host, versions: where it ran, not what it is
+    # each training epoch's loss, accuracy and learning rate (mebench.training.EpochMetrics; torch methods)
+    epoch_metrics: list = field(default_factory=list)
 
 
 def runtime_info(device: str) -> dict[str, str]:
@@ -141,11 +143,11 @@ def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: st
                                   inputs.n_classes, None if patience == "None" else int(patience))
     else:
         raise ConfigError(f"unknown training {spec.training!r}")
-    return _outcome(spec, inputs, selected, record, started, device)
+    return _outcome(spec, inputs, selected, record, started, device, list(getattr(method, "epoch_metrics_", ())))
 
 
 def _outcome(spec: CellSpec, inputs: CellInputs, selected: Selected, record: EpochRecord | None, started: float,
-             device: str) -> CellOutcome:
+             device: str, epoch_metrics: list | None = None) -> CellOutcome:
     proba = np.asarray(selected.proba, dtype=np.float64)
     n_test = len(spec.test)
     if proba.shape != (n_test, inputs.n_classes) or not np.all(np.isfinite(proba)):
@@ -158,7 +160,7 @@ def _outcome(spec: CellSpec, inputs: CellInputs, selected: Selected, record: Epo
                          f"{bad.size} of {n_test} rows are not, e.g. sample {spec.test[i]}: "
                          f"{np.array2string(proba[i], precision=4)}")
     return CellOutcome(spec, proba, np.asarray(selected.epochs), selected.details, record,
-                       time.perf_counter() - started, runtime_info(device))
+                       time.perf_counter() - started, runtime_info(device), epoch_metrics or [])
 
 
 def _evaluate_checkpoint(spec: CellSpec, inputs: CellInputs, device: str, started: float) -> CellOutcome:

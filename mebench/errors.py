@@ -30,5 +30,6 @@ class ConfigError(MebenchError):
     """An option or parameter value is invalid."""
 
 
-class CellFailedError(MebenchError):
-    """Some cells of a run failed; their errors are stored in the results database."""
+class ConformanceError(AssertionError):
+    """A plugin breaks the contract a `mebench.checks` check verifies (an AssertionError, as pytest expects of
+    a failed check; raised explicitly, so the checks hold under `python -O` too)."""

@@ -321,17 +321,22 @@ class LocalExecutor(Executor):
         running: dict[int, Task] = {}
         attempts: dict[str, int] = {}
         done: set[str] = set()
+
+        def dispatch() -> None:
+            """Hand every idle worker its next cell; the worker starts before the driver writes anything."""
+            for i, (process, task_queue) in workers.items():
+                if i not in running and pending and process.is_alive():
+                    task = pending.popleft()
+                    running[i] = task
+                    since[i] = time.time()
+                    task_queue.put(task)
+                    started(task.spec)
+
         try:
             for i in range(min(len(self.slots), len(pending))):
                 spawn(i)
             while pending or running:
-                for i, (process, task_queue) in workers.items():
-                    if i not in running and pending and process.is_alive():
-                        task = pending.popleft()
-                        running[i] = task
-                        since[i] = time.time()
-                        started(task.spec)
-                        task_queue.put(task)
+                dispatch()
                 try:
                     index, key, outcome, error = results.get(timeout=0.2)
                 except queue.Empty:
@@ -342,6 +347,7 @@ class LocalExecutor(Executor):
                     elif by_key[key] in pending:  # it was retried after its worker seemed dead
                         pending.remove(by_key[key])
                     done.add(key)
+                    dispatch()  # the freed worker trains its next cell while this one's outcome is stored
                     if outcome is not None:
                         self.stall.finished(outcome.seconds)
                     finished(by_key[key].spec, outcome, error)

@@ -1,7 +1,7 @@
 """The method contract, modelled on scikit-learn estimators.
 
-A method class declares what it is as data (`MethodInfo`: name, tags, input representation,
-citation, presets) and follows a small estimator contract: a keyword-only constructor that
+A method class declares what it is as data (`MethodInfo`: name, tags, input (a registered
+mebench.representations.Input), citation, presets) and follows a small estimator contract: a keyword-only constructor that
 only stores its parameters, `fit(X, y) -> self`, `predict_proba(X)` and `predict(X)`.
 `mebench.checks.check_method` verifies the contract; plugin authors run it in their tests.
 """
@@ -16,10 +16,12 @@ import numpy as np
 
 from mebench.errors import ConfigError
 from mebench.params import ParamSpec, check_params, param_specs
-from mebench.representations import REPRESENTATIONS
 
 PAPER_PRESET = "paper"
 QUICK_PRESET = "quick"
+# Every method declares both: what they are for, said when one is missing.
+REQUIRED_PRESETS = {PAPER_PRESET: "the published settings, run by default",
+                    QUICK_PRESET: "a small budget that runs in minutes on a CPU (--preset quick, smoke tests)"}
 
 EpochCallback = Callable[[int, "Method"], None]
 
@@ -28,9 +30,23 @@ class StopTraining(Exception):
     """Raised by an epoch callback to end training after the current epoch (early stopping)."""
 
 
+def missing_presets(name: str, presets: Mapping[str, Any]) -> str | None:
+    """Why a method's presets are incomplete (None: both required ones are there)."""
+    missing = [p for p in REQUIRED_PRESETS if p not in presets]
+    if not missing:
+        return None
+    return (f"method {name!r} lacks the required preset(s) {', '.join(map(repr, missing))}; MethodInfo.presets must "
+            "declare " + "; ".join(f"{p!r}: {why}" for p, why in REQUIRED_PRESETS.items()))
+
+
 @dataclass(frozen=True)
 class MethodInfo:
-    """What a method is, declared as data beside its code."""
+    """What a method is, declared as data beside its code.
+
+    `input` names a registered input (mebench.representations; entry-point group mebench.inputs), e.g.
+    "flow" or "apex-face". `presets` is required and must hold both "paper" (the published settings,
+    the default) and "quick" (a small budget for smoke runs): preset name -> parameter values.
+    """
 
     name: str
     summary: str
@@ -49,12 +65,14 @@ class MethodInfo:
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.input not in REPRESENTATIONS:
-            raise ConfigError(
-                f"method {self.name!r} asks for input {self.input!r}; known representations: {', '.join(REPRESENTATIONS)}"
-            )
-        if PAPER_PRESET not in self.presets:
-            raise ConfigError(f"method {self.name!r} declares no {PAPER_PRESET!r} preset (the published settings)")
+        from mebench.plugins import inputs  # names only: no input plugin is imported
+
+        if self.input not in inputs:
+            raise ConfigError(f"method {self.name!r} asks for input {self.input!r}; known inputs: "
+                              f"{', '.join(inputs.names())} (a plugin adds one in the entry-point group mebench.inputs)")
+        why = missing_presets(self.name, self.presets)
+        if why:
+            raise ConfigError(why)
         if not self.display_name:
             object.__setattr__(self, "display_name", self.name)
 
@@ -148,6 +166,9 @@ def validate_method_class(name: str, obj: object) -> type[Method]:
         raise PluginLoadError(f"method plugin {name!r} ({obj.__name__}) has no MethodInfo `info`")
     if info.name != name:
         raise PluginLoadError(f"method plugin registered as {name!r} calls itself {info.name!r}")
+    why = missing_presets(name, info.presets)  # an info built around MethodInfo's own check
+    if why:
+        raise PluginLoadError(why)
     runtime = sorted({"device", "precision"} & set(inspect.signature(obj.__init__).parameters))
     if runtime:
         raise PluginLoadError(

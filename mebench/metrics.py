@@ -91,18 +91,18 @@ def accuracy_from_confusion(cm) -> np.ndarray | float:
 
 def uf1(y_true, y_pred, n_classes: int) -> float:
     """UF1 of the pooled predictions (see the module docstring for which classes count)."""
-    return uf1_from_confusion(confusion_matrix(y_true, y_pred, n_classes))
+    return float(uf1_from_confusion(confusion_matrix(y_true, y_pred, n_classes)))  # one matrix: already a float
 
 
 def uar(y_true, y_pred, n_classes: int) -> float:
     """UAR of the pooled predictions (see the module docstring for which classes count)."""
-    return uar_from_confusion(confusion_matrix(y_true, y_pred, n_classes))
+    return float(uar_from_confusion(confusion_matrix(y_true, y_pred, n_classes)))  # one matrix: already a float
 
 
 def accuracy(y_true, y_pred, n_classes: int | None = None) -> float:
     """Fraction of correct predictions (``n_classes`` only validates the labels when given)."""
     if n_classes is not None:
-        return accuracy_from_confusion(confusion_matrix(y_true, y_pred, n_classes))
+        return float(accuracy_from_confusion(confusion_matrix(y_true, y_pred, n_classes)))  # already a float
     y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred differ in length ({y_true.size} vs {y_pred.size})")

@@ -1,27 +1,66 @@
-"""The three registries: methods, protocols and dataset loaders (entry-point groups mebench.*)."""
+"""The registries: methods, protocols, dataset loaders, method inputs and dataset primitives (entry-point
+groups mebench.*)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol as TypingProtocol, cast
 
 from mebench.errors import ConfigError, PluginLoadError
 from mebench.method import Method, validate_method_class
 from mebench.protocol import Protocol, validate_protocol_class
 from mebench.registry import Registry
 
+if TYPE_CHECKING:
+    from mebench.dataset import Dataset
+
 # A dataset loader: (path or None, cache root or None) -> mebench.dataset.Dataset
-DatasetLoader = Callable[..., object]
+DatasetLoader = Callable[..., "Dataset"]
 
 
 def _validate_loader(name: str, obj: object) -> DatasetLoader:
     if not callable(obj):
         raise PluginLoadError(f"dataset plugin {name!r} is {obj!r}, not a callable loader")
-    return obj
+    return cast(DatasetLoader, obj)  # what it returns is the loader's contract (mebench.checks.dataset_checks)
+
+
+class _Named(TypingProtocol):
+    """A plugin that carries the name it is registered under (inputs, primitives)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+def _named_instance(kind: str, expected: Callable[[], type[_Named]]) -> Callable[[str, object], object]:
+    """A registry hook: the plugin is an instance of `expected()` (imported late: no cycle) named as registered."""
+
+    def validate(name: str, obj: object) -> object:
+        cls = expected()
+        if not isinstance(obj, cls):
+            raise PluginLoadError(f"{kind} plugin {name!r} is {obj!r}, not a {cls.__module__}.{cls.__name__} instance")
+        if obj.name != name:
+            raise PluginLoadError(f"{kind} plugin registered as {name!r} calls itself {obj.name!r}")
+        return obj
+
+    return validate
+
+
+def _input_type() -> type[_Named]:
+    from mebench.representations import Input
+
+    return Input
+
+
+def _primitive_type() -> type[_Named]:
+    from mebench.primitives import PrimitiveSpec
+
+    return PrimitiveSpec
 
 
 methods: Registry[type[Method]] = Registry("method", "mebench.methods", validate_method_class)
 protocols: Registry[type[Protocol]] = Registry("protocol", "mebench.protocols", validate_protocol_class)
 datasets: Registry[DatasetLoader] = Registry("dataset", "mebench.datasets", _validate_loader)
+inputs: Registry = Registry("input", "mebench.inputs", _named_instance("input", _input_type))
+primitives: Registry = Registry("primitive", "mebench.primitives", _named_instance("primitive", _primitive_type))
 
 
 def register_method(cls: type[Method]) -> type[Method]:
@@ -41,6 +80,16 @@ def register_protocol(cls: type[Protocol]) -> type[Protocol]:
 def register_dataset(name: str, loader: DatasetLoader) -> DatasetLoader:
     """Register a dataset loader in-process as `--data NAME[:PATH]`."""
     return datasets.register(name, loader, source=f"registered in-process by {getattr(loader, '__module__', '?')}")
+
+
+def register_input(inp):
+    """Register a method input (a mebench.representations.Input) in-process under its name."""
+    return inputs.register(getattr(inp, "name", "?"), inp, source=f"registered in-process by {type(inp).__module__}")
+
+
+def register_primitive(spec):
+    """Register a dataset primitive (a mebench.primitives.PrimitiveSpec) in-process under its name."""
+    return primitives.register(getattr(spec, "name", "?"), spec, source="registered in-process")
 
 
 def expand_method_selection(selection: str) -> list[str]:
@@ -102,7 +151,7 @@ def method_version(name: str) -> str:
     text = f"{dist.name} {dist.version}" if dist is not None else "in-process"
     try:
         source = inspect.getsourcefile(cls)
-        with open(source, "rb") as fh:
+        with open(source, "rb") as fh:  # type: ignore[arg-type]  # None (no source file): TypeError, caught below
             text += f" src:{hashlib.sha256(fh.read()).hexdigest()[:8]}"
     except (TypeError, OSError):  # a class without a readable source file: the distribution alone
         pass

@@ -33,7 +33,30 @@ class Fold:
 class Protocol:
     """Base class of protocols. Subclasses set the class attributes below and implement `folds` and
     `groups` (and `prepare` when they select or relabel samples). Options are keyword-only, annotated
-    constructor parameters with defaults, stored unchanged as attributes."""
+    constructor parameters with defaults, stored unchanged as attributes (a protocol plugin is refused
+    at load otherwise).
+
+    Class attributes (the description is shown by `mebench protocols list/show` and written to the report):
+
+    - `name` (required): the name it is registered under (`--protocol NAME`); must equal its entry point's name.
+    - `summary` (required): one line saying what it is.
+    - `citation`: the paper that defines it ("" if none).
+    - `data_text`: the data it takes, in words (default "any"), e.g. "the MEGC2019 composite (htnet-release)".
+    - `class_text`: its classes, in words (default "the dataset's own"), e.g. "negative, positive, surprise".
+    - `fold_text`: how many folds and of what, in words (default ""), e.g. "one per subject (68)".
+    - `tests_each_sample_once` (default True): every sample of the prepared data is in exactly one fold's
+      test set. The runner checks it before training (`check_folds`) and pooled metrics rely on it; a
+      protocol whose test sets overlap or leave samples out (e.g. a fixed held-out split) sets False.
+    - `subjects_on_both_sides` (default False): a subject may be in a fold's training and test sets. False
+      makes `check_folds` refuse such a fold (results would be leaky); set True only where the protocol is
+      defined so (results are then subject-dependent).
+
+    Methods: `prepare(dataset)` checks, selects or relabels the data before folding (default: as it is);
+    `folds(samples)` returns the Folds of the prepared sample table, each with a stable id (it keys the
+    results) and no sample on both sides; `groups(samples)` returns the reporting groups, name -> boolean
+    Series over `samples` in table order, "Full" (every sample) first; `counts()` optionally gives clips per
+    dataset and class of its definition.
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -72,10 +95,13 @@ class Protocol:
         return dataset
 
     def folds(self, samples: pd.DataFrame) -> list[Fold]:
+        """The folds over `samples` (the prepared table): stable ids, disjoint train and test sides; with
+        `tests_each_sample_once`, each sample in exactly one test set."""
         raise NotImplementedError
 
     def groups(self, samples: pd.DataFrame) -> dict[str, pd.Series]:
-        """Reporting groups: display name -> boolean mask over `samples` rows, in table order."""
+        """Reporting groups: display name -> boolean Series over `samples` (its index, in table order), "Full"
+        (every sample) first; the others (e.g. one per source dataset) together cover every sample."""
         raise NotImplementedError
 
 
@@ -130,14 +156,24 @@ def loso_folds(samples: pd.DataFrame) -> list[Fold]:
     return folds
 
 
+# The datasets' names as papers write them: reporting groups and report tables use these.
+DATASET_DISPLAY_NAMES = {"smic": "SMIC", "casme1": "CASME", "casme2": "CASME II", "casme3": "CAS(ME)^3",
+                         "samm": "SAMM", "mmew": "MMEW"}
+
+
+def dataset_display_name(name: str) -> str:
+    """casme2 -> CASME II; any other name as it is."""
+    return DATASET_DISPLAY_NAMES.get(name, name)
+
+
 def dataset_groups(samples: pd.DataFrame, labels: dict[str, str] | None = None) -> dict[str, pd.Series]:
-    """Full, then one group per source dataset (named by `labels`, e.g. casme2 -> CASME II) when there
-    are several."""
+    """Full, then one group per source dataset (named by `labels`, else by its display name: casme2 -> CASME II)
+    when there are several."""
     groups = {"Full": pd.Series(True, index=samples.index)}
     sources = list(labels) if labels else sorted(samples["dataset"].unique())
     present = [s for s in sources if (samples["dataset"] == s).any()]
     if len(present) > 1:
-        groups.update({(labels or {}).get(s, s): samples["dataset"] == s for s in present})
+        groups.update({(labels or {}).get(s, dataset_display_name(s)): samples["dataset"] == s for s in present})
     return groups
 
 

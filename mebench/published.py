@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from mebench.errors import ConfigError, DataError
-from mebench.method import PAPER_PRESET
+from mebench.method import PAPER_PRESET, Method
 from mebench.training import TorchMethod
 
 
-def check_published_config(cls: type, published_config: Mapping[str, Any]) -> dict[str, Any]:
+def check_published_config(cls: type[Method], published_config: Mapping[str, Any]) -> dict[str, Any]:
     """The constructor arguments of `cls`'s paper preset overridden by `published_config`, checked
     against the method's parameter declarations (ConfigError naming a bad or unknown one)."""
     if not (isinstance(cls, type) and issubclass(cls, TorchMethod)):
@@ -63,6 +63,7 @@ def load_published(method: str, state_dict: Mapping[str, torch.Tensor] | str | P
 
     cls = plugins.methods.get(method)
     params = check_published_config(cls, published_config)
+    assert issubclass(cls, TorchMethod)  # check_published_config refused any other
     where = "the state dict"
     if isinstance(state_dict, (str, Path)):
         where = f"checkpoint {state_dict}"

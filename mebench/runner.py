@@ -28,8 +28,12 @@ from mebench.errors import ConfigError
 from mebench.method import Method
 from mebench.params import SEED_MAX
 from mebench.protocol import Fold, Protocol, check_folds, make_protocol
+from mebench.representations import check_inputs
+from mebench.progress import CellFinished, Progress, as_progress
 from mebench.selection import FULL, EpochSelection, fixed_epochs
+from mebench.sizes import stored_size
 from mebench.store import PredictionRow, ResultStore
+from mebench.trackers import make_tracker
 from mebench.tuning import Search, best_first, check_rules, inner_training, is_inner, resolve_searches
 from mebench.version import __version__
 
@@ -62,6 +66,7 @@ class RunConfig:
     cell_timeout: float | None = None  # seconds one cell may take before it fails (and is retried); None: no limit
     tuning: tuple[str, ...] = ()  # hyperparameter search rules (mebench.tuning): nested, test-scored, fixed
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # the user's grid: (NAME or METHOD.NAME, values)
+    tracker: str = ""  # also write each training's epochs to "tensorboard" or "mlflow" (mebench.trackers)
 
     def spec(self) -> dict[str, Any]:
         """The run's specification as stored in the results database (JSON-serialisable)."""
@@ -75,7 +80,7 @@ class RunConfig:
                 "device": self.device, "executor": self.executor, "workers": self.workers,
                 "cells_per_gpu": self.cells_per_gpu, "retries": self.retries, "ray_address": self.ray_address,
                 "cell_timeout": self.cell_timeout, "tuning": list(self.tuning),
-                "grid": [[k, list(v)] for k, v in self.grid]}
+                "grid": [[k, list(v)] for k, v in self.grid], "tracker": self.tracker}
 
 
 @dataclass
@@ -89,16 +94,6 @@ class RunSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (cell description, error)
     notes: list[str] = field(default_factory=list)
     out: Path | None = None
-
-
-class Progress:
-    """Callbacks the CLI implements to show progress; the default does nothing."""
-
-    def start(self, total: int, skipped: int) -> None: ...
-
-    def cell_started(self, spec: CellSpec) -> None: ...
-
-    def cell_finished(self, spec: CellSpec, ok: bool) -> None: ...
 
 
 def versions() -> dict[str, str]:
@@ -219,10 +214,7 @@ def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, A
     resolved = {}
     for name, cls in classes.items():
         resolved[name] = (cls, method_params(cls, config.preset, config.params))
-        needs = config.selection.needs_iterations()
-        if needs and not cls.info.iterative:
-            raise ConfigError(f"--epoch-selection {','.join(needs)}: method {name!r} does not train in epochs "
-                              "(MethodInfo.iterative is False), so it has no epoch to select; use final")
+        method_selection(config.selection, cls)  # refuses a method that no asked selection applies to
         if config.precision != "fp32" and not hasattr(cls, "build_network"):
             raise ConfigError(f"--precision {config.precision}: method {name!r} is not a torch method")
     searches = tuning_searches(config, resolved)
@@ -232,9 +224,35 @@ def check_config(config: RunConfig) -> dict[str, tuple[type[Method], dict[str, A
     return resolved
 
 
+def method_selection(selection: EpochSelection, cls: type[Method]) -> EpochSelection:
+    """The selections that apply to a method: one that does not train in epochs gets `final` alone (it has no
+    other epoch to read), so a grid can mix it with iterative methods; ConfigError when `final` is not asked for."""
+    needs = selection.needs_iterations()
+    if not needs or cls.info.iterative:
+        return selection
+    if "final" not in selection.names:
+        raise ConfigError(f"--epoch-selection {','.join(needs)}: method {cls.info.name!r} does not train in epochs "
+                          "(MethodInfo.iterative is False), so it has no epoch to select; use final (or add it: "
+                          f"final,{','.join(needs)} applies the others to the iterative methods only)")
+    return replace(selection, name="final")
+
+
+def selection_notes(selection: EpochSelection, classes: dict[str, type[Method]]) -> list[str]:
+    """One note naming the methods an epoch selection other than final does not apply to (they do not train in
+    epochs), as param_notes names those a global --param does not reach."""
+    needs = selection.needs_iterations()
+    lacking = [n for n, cls in classes.items() if needs and not cls.info.iterative]
+    if not lacking:
+        return []
+    having = [n for n in classes if n not in lacking]
+    return [f"--epoch-selection {','.join(needs)} applies to {', '.join(having) or 'no method of this run'}; not to "
+            f"{', '.join(lacking)} (they do not train in epochs: final only)"]
+
+
 def _check_epoch_budget(config: RunConfig, name: str, params: dict[str, Any], search: Search | None = None) -> None:
     budget = params.get("epochs")
-    beyond = [e for e in fixed_epochs(config.selection.names) if isinstance(budget, int) and e > budget]
+    selection = method_selection(config.selection, plugins.methods.get(name))
+    beyond = [e for e in fixed_epochs(selection.names) if isinstance(budget, int) and e > budget]
     if beyond:
         where = f" (the configuration {search.label(search.configs.index(params))} of its grid)" if search else ""
         raise ConfigError(f"--epoch-selection epoch:{beyond[0]}: method {name!r} trains {budget} epochs here{where}, so "
@@ -318,18 +336,19 @@ def plan_grid(config: RunConfig, dataset: Dataset, protocol: Protocol,
     check_folds(protocol, dataset.samples, folds)
     check_selection(config.selection, dataset, folds, nested=any("nested" in s.rules for s in searches.values()))
     num_classes = len(dataset.class_names)
-    trainings = config.selection.trainings()
+    selections = {name: method_selection(config.selection, cls) for name, (cls, _) in resolved.items()}
     seeds = check_seeds(config.seeds)
     plan = Plan([], {})
     samples = dataset.samples.set_index("sample")
 
     def outer(name: str, base: dict[str, Any], training: str, seed: int, fold: Fold) -> CellSpec:
-        record = training == FULL and config.selection.records_epochs()
+        record = training == FULL and selections[name].records_epochs()
         return CellSpec(name, config.preset, base, protocol.label(), fold.id, fold.train, fold.test, seed, training,
                         record, config.precision, dataset.fingerprint, len(folds))
 
     for name, (cls, params) in resolved.items():
         search = searches.get(name)
+        trainings = selections[name].trainings()
         configs = [cls.check_params({**c, "num_classes": num_classes}) for c in (search.configs if search else [params])]
         if search is None:
             for training in trainings:
@@ -386,7 +405,8 @@ def choose_winners(store: ResultStore, slots: Sequence[Slot]) -> tuple[list[Cell
         return [], list(slots)
     preds = store.cell_predictions({k for slot in slots for k in slot.inner})
     by_key = {k: (part["y_true"].to_numpy(), part["y_pred"].to_numpy()) for k, part in preds.groupby("cell_key")}
-    chosen, left = [], []
+    chosen: list[CellSpec] = []
+    left: list[Slot] = []
     for slot in slots:
         scores = [uf1(*by_key[k], slot.n_classes) if k in by_key else None for k in slot.inner]
         best = best_first(scores)
@@ -434,10 +454,15 @@ def store_outcome(store: ResultStore, dataset: Dataset, spec: CellSpec, record: 
                            epoch=int(e) if e >= 0 else None)
              for s, d, subj, t, p, e in zip(table["sample"], table["dataset"], table["subject"], table["label_index"],
                                             outcome.proba, outcome.epochs)]
-    return store.save_cell({**base, "status": "done", "error": None, "seconds": outcome.seconds,
+    # counted once per configuration, so methods.csv lists them even after the method's plugin is uninstalled
+    # (the ignore: a class is hashable, but mypy checks type[Method] against Hashable through Method.__hash__)
+    size = (stored_size(plugins.methods.get(spec.method), record["params"])  # type: ignore[arg-type]
+            if spec.training != "checkpoint" else {})
+    return store.save_cell({**base, **size, "status": "done", "error": None, "seconds": outcome.seconds,
                             "selected_epochs": json.dumps(outcome.details) if outcome.details else None,
                             "device": outcome.runtime.get("device"), "runtime": json.dumps(outcome.runtime)},
-                           preds, (spec.test, outcome.record) if outcome.record is not None else None)
+                           preds, (spec.test, outcome.record) if outcome.record is not None else None,
+                           outcome.epoch_metrics)
 
 
 def record_data(store: ResultStore, dataset: Dataset, protocol: Protocol, pipeline: str) -> None:
@@ -466,7 +491,7 @@ def method_reference(name: str) -> Any:
     return plugins.methods.get(name)
 
 
-def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
+def run_grid(config: RunConfig, progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
     """Run every cell of the grid that is not finished yet (all of them with `rerun`).
 
     Everything that can be checked is checked before the run folder is touched: the options, the data,
@@ -476,7 +501,8 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     from mebench.executors import Interrupted, Task, check_executor, make_executor
     from mebench.training import resolve_device
 
-    progress = progress or Progress()
+    progress = as_progress(progress)
+    tracker = make_tracker(config.tracker, Path(config.out))
     resolved = check_config(config)
     search_notes: list[str] = []
     searches = tuning_searches(config, resolved, search_notes)
@@ -484,11 +510,12 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
     check_executor(config.executor, device, config.workers, config.cells_per_gpu, config.retries, config.ray_address)
     protocol = make_protocol(config.protocol)
     dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
+    check_inputs(dataset, {name: cls.info.input for name, (cls, _params) in resolved.items()})  # before any folder
     plan = plan_grid(config, dataset, protocol, resolved, searches)
-    trainings = config.selection.trainings()
+    trainings = {name: method_selection(config.selection, cls).trainings() for name, (cls, _) in resolved.items()}
 
-    def selections_of(training: str) -> tuple[str, ...]:
-        return ("final",) if is_inner(training) else trainings[training]
+    def selections_of(spec: CellSpec) -> tuple[str, ...]:
+        return ("final",) if is_inner(spec.training) else trainings[spec.method][spec.training]
 
     store = ResultStore(config.out)
     store.ensure_writable()
@@ -505,13 +532,13 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
         # a selection added on resume (final, then final,oracle) may need the epochs a finished cell did not record
         finished = set() if config.rerun else store.finished_keys({c.key for c in cells if c.record_epochs})
         todo = [c for c in cells if c.key not in finished]
-        later = len(waiting) * len(trainings)  # the winners' cells, planned after the inner cells are scored
+        later = sum(len(trainings[s.method]) for s in waiting)  # the winners' cells, planned after the inner cells are scored
         executor = make_executor(config.executor, device, config.workers, config.cells_per_gpu, config.retries,
                                  config.ray_address, n_tasks=len(todo) + later, cell_timeout=config.cell_timeout)
         run_id = store.begin_run("run", {**config.spec(), "execution": executor.describe()}, socket.gethostname(),
                                  versions(), now())
         described: dict[str, tuple[str, str]] = {}
-        records = {c.key: plan_record(c, dataset, selections_of(c.training), run_id, plan.roles[c.key], described)
+        records = {c.key: plan_record(c, dataset, selections_of(c), run_id, plan.roles[c.key], described)
                    for c in cells}
         store.plan(records.values())
         # a cell whose stored plan records its epochs (an earlier run read oracle off it) records them again
@@ -519,6 +546,7 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
         todo = [replace(c, record_epochs=True) if c.key in recording and not c.record_epochs else c for c in todo]
         summary = RunSummary(total=len(cells) + later, skipped=len(cells) - len(todo), out=Path(config.out),
                              notes=param_notes({m: plugins.methods.get(m) for m in config.methods}, config.params))
+        summary.notes += selection_notes(config.selection, {m: cls for m, (cls, _) in resolved.items()})
         summary.notes += search_notes
         for search in plan.searches:
             s = searches[search["method"]]
@@ -549,6 +577,8 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
                                     started_at.get(spec.key, now()))
             if outcome is not None:
                 summary.done += 1
+                if tracker is not None and outcome.epoch_metrics:
+                    tracker.log_cell(spec, outcome.epoch_metrics)
             else:
                 kept = "" if written else " (its earlier finished result is kept)"
                 summary.failed.append((spec.describe() + kept, (error or "?").split("\n", 1)[0]))
@@ -562,7 +592,7 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
                 fresh = [c for c in dict((c.key, c) for c in chosen).values() if c.key not in records]
                 for spec in chosen:
                     plan.add(spec, "search")
-                records.update({c.key: plan_record(c, dataset, selections_of(c.training), run_id, plan.roles[c.key],
+                records.update({c.key: plan_record(c, dataset, selections_of(c), run_id, plan.roles[c.key],
                                                    described) for c in fresh})
                 store.plan([records[c.key] for c in fresh])
                 finished = set() if config.rerun else store.finished_keys({c.key for c in fresh if c.record_epochs})
@@ -584,5 +614,8 @@ def run_grid(config: RunConfig, progress: Progress | None = None) -> RunSummary:
         except (KeyboardInterrupt, Interrupted):
             raise Interrupted(f"interrupted: {summary.done + summary.skipped} of {summary.total} cells are finished "
                               f"and stored in {config.out}; run the same command again to compute the rest") from None
+        finally:
+            if tracker is not None:
+                tracker.close()
         store.finish_run(run_id, now())
     return summary

@@ -34,15 +34,6 @@ from mebench.errors import ConfigError, DataError
 from mebench.method import Method, StopTraining
 from mebench.metrics import uf1
 
-EPOCH_SELECTIONS = {
-    "final": "the last epoch of a fixed budget (honest)",
-    "epoch:E": "epoch E of every fold, e.g. epoch:100 (honest when E is chosen in advance)",
-    "validation": "best validation UF1 on held-out training subjects, stratified by source dataset (honest)",
-    "oracle": "per test subject, the epoch with the best accuracy on that subject: the published HTNet protocol; "
-    "leaky (model selection on test data), reproduced to measure the inflation",
-    "oracle-stop": "per test subject, the first epoch with the best accuracy on that subject, training stopped once "
-    "the subject reaches 100%: the published CausalNet protocol; leaky, reproduced to measure the inflation",
-}
 LEAKY = {"oracle", "oracle-stop"}
 FULL = "full"  # the training behind final, epoch:E and oracle
 _EPOCH = re.compile(r"^epoch:([1-9]\d*)$")
@@ -210,7 +201,7 @@ def fit_validation(method: Method, X_train, y_train, train_subjects: np.ndarray,
                    n_classes: int, patience: int | None) -> Selected:
     is_val = np.isin(train_subjects, held_out)
     X_fit, y_fit, X_val, y_val = X_train[~is_val], y_train[~is_val], X_train[is_val], y_train[is_val]
-    best = {"epoch": 0, "score": -np.inf, "model": None}
+    best: dict[str, Any] = {"epoch": 0, "score": -np.inf, "model": None}
 
     def on_epoch(epoch: int, m: Method) -> None:
         score = uf1(y_val, m.predict_proba(X_val).argmax(axis=1), n_classes)

@@ -8,13 +8,17 @@ before the first one trains, so a report knows which results are missing; it bec
 `failed` when computed. `predictions` has a row per test sample of a finished cell (the final
 epoch's prediction, or validation's), `epoch_predictions` every epoch's test predictions of a cell
 that records them (float16 probabilities and the exact predicted classes, one blob each), from
-which the report derives `oracle` and `epoch:E`. `searches` has a row per hyperparameter search (mebench.tuning):
+which the report derives `oracle` and `epoch:E`. `training_epochs` has a row per training epoch of a finished
+torch cell: its training loss, accuracy and learning rate (mebench.training.EpochMetrics). `searches` has a row per hyperparameter search (mebench.tuning):
 its grid, its configurations' parameter hashes in grid order, the inner split of the nested rule and the rules asked;
 a cell's `roles` say what it was planned for (a row of its own, a search's configuration, a nested inner training).
 A cell and its predictions are written in one transaction, so an interrupted run never leaves half a cell behind.
 
 Reading never creates anything: a missing folder or database is a DataError, and so is a file
 that is not a results database of this schema.
+
+Migrations: a table added to schema 3 after its first release (`training_epochs`) is created, and a column of
+`ADDED_COLUMNS` added, when a run next writes the folder; readers of an older database see them empty.
 """
 
 from __future__ import annotations
@@ -125,6 +129,14 @@ CREATE TABLE IF NOT EXISTS searches (
     inner_subjects INTEGER NOT NULL,
     rules TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS training_epochs (
+    cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    train_accuracy REAL,
+    lr REAL,
+    PRIMARY KEY (cell_key, epoch)
+);
 CREATE TABLE IF NOT EXISTS predictions (
     cell_key TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
     sample TEXT NOT NULL,
@@ -142,9 +154,11 @@ CELL_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "d
                 "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
                 "precision", "selected_epochs", "class_names", "mebench_version", "versions", "device", "runtime",
                 "started_at", "finished_at", "seconds", "status", "claimed_by", "heartbeat", "attempts", "error",
-                "display_name", "method_version")
-# Columns added to schema 3 after its first release: (table, column, declaration), added on open.
-ADDED_COLUMNS = (("cells", "display_name", "TEXT"), ("cells", "method_version", "TEXT"), ("cells", "roles", "TEXT"))
+                "display_name", "method_version", "parameters", "flops")
+# Columns added to schema 3 after its first release: (table, column, declaration), added on open. `parameters` and
+# `flops`: the network's trainable parameters and forward FLOPs per sample, counted when the cell ran (mebench.sizes).
+ADDED_COLUMNS = (("cells", "display_name", "TEXT"), ("cells", "method_version", "TEXT"), ("cells", "roles", "TEXT"),
+                 ("cells", "parameters", "REAL"), ("cells", "flops", "REAL"))
 # What planning writes (and a later plan of the same cell may update); the rest is the outcome.
 PLAN_COLUMNS = ("key", "run_id", "method", "preset", "params", "params_hash", "dataset", "dataset_source",
                 "dataset_fingerprint", "protocol", "fold", "n_folds", "seed", "training", "selections", "record_epochs",
@@ -193,6 +207,7 @@ class ResultStore:
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
+        self._schema_written = False  # once per store: each write would otherwise commit (and sync) twice
 
     # -- connections -----------------------------------------------------------------------------
     def _fail(self, exc: sqlite3.Error, doing: str) -> DataError:
@@ -238,6 +253,8 @@ class ResultStore:
         try:
             conn = sqlite3.connect(self.path, timeout=60)
             conn.execute("PRAGMA foreign_keys = ON")
+            if self._schema_written:
+                return conn
             self._check_schema(conn)
             with conn:
                 conn.executescript(SCHEMA)
@@ -246,6 +263,7 @@ class ResultStore:
                     present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
                     if column not in present:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            self._schema_written = True
         except sqlite3.Error as exc:
             raise self._fail(exc, "write") from None
         return conn
@@ -486,9 +504,10 @@ class ResultStore:
             "SELECT key FROM cells WHERE record_epochs = 1")})
 
     def save_cell(self, cell: dict[str, Any], predictions: Iterable[PredictionRow] = (),
-                  record: tuple[Sequence[str], Any] | None = None) -> bool:
+                  record: tuple[Sequence[str], Any] | None = None, epoch_metrics: Sequence[Any] = ()) -> bool:
         """Write one cell's outcome (replacing an earlier attempt), its predictions and, if given, its
-        epoch record (test sample ids, mebench.selection.EpochRecord), in one transaction. A failure never
+        epoch record (test sample ids, mebench.selection.EpochRecord) and its training epochs
+        (mebench.training.EpochMetrics), in one transaction. A failure never
         replaces a finished result (a failed `--rerun` keeps it, noting the failure in `error`): then
         False is returned and nothing else changes."""
         row = {k: cell.get(k) for k in CELL_COLUMNS if k in cell}
@@ -505,6 +524,7 @@ class ResultStore:
                     return False
             conn.execute("DELETE FROM predictions WHERE cell_key = ?", (row["key"],))
             conn.execute("DELETE FROM epoch_predictions WHERE cell_key = ?", (row["key"],))
+            conn.execute("DELETE FROM training_epochs WHERE cell_key = ?", (row["key"],))
             # an upsert keeps the row (and so the planned order) of a pending cell, and what plans merged into it
             updated = [k for k in row if k not in ("key", *MERGED_COLUMNS)]
             conn.execute(
@@ -512,6 +532,9 @@ class ResultStore:
                 f"ON CONFLICT(key) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in updated)}",
                 tuple(row.values()))
             conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            conn.executemany("INSERT INTO training_epochs VALUES (?, ?, ?, ?, ?)",
+                             [(row["key"], int(m.epoch), float(m.train_loss), float(m.train_accuracy), float(m.lr))
+                              for m in epoch_metrics])
             if record is not None:
                 samples, rec = record
                 conn.execute("INSERT INTO epoch_predictions VALUES (?, ?, ?, ?, ?, ?)",
@@ -586,6 +609,30 @@ class ResultStore:
             if column not in cells.columns:  # a database written before the column existed
                 cells[column] = None
         return cells
+
+    def training_epochs(self) -> pd.DataFrame:
+        """Every training epoch of the finished cells: the cell's method, display_name, preset, params_hash,
+        precision, protocol, fold, seed and training, then epoch, train_loss, train_accuracy and lr (empty for a
+        database written before the records existed)."""
+        conn = self._read()
+        try:
+            present = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'training_epochs'"
+                                   ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail(exc, "read") from None
+        finally:
+            conn.close()
+        columns = ["cell_key", "method", "display_name", "preset", "params_hash", "precision", "protocol", "fold",
+                   "seed", "training", "epoch", "train_loss", "train_accuracy", "lr"]
+        if not present:
+            return pd.DataFrame(columns=columns)
+        return self._query("""
+            SELECT c.key AS cell_key, c.method, c.display_name, c.preset, c.params_hash, c.precision, c.protocol,
+                   c.fold, c.seed, c.training, t.epoch, t.train_loss, t.train_accuracy, t.lr
+            FROM training_epochs t JOIN cells c ON c.key = t.cell_key
+            WHERE c.status = 'done'
+            ORDER BY c.method, c.protocol, c.training, c.seed, c.fold, t.epoch
+        """)[columns]
 
     def predictions(self) -> pd.DataFrame:
         """Predictions of finished cells joined with their cell's description; `cell_order` is the order in

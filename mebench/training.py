@@ -9,12 +9,17 @@ The device and precision come from `set_runtime` (mebench sets them per cell): o
 deterministic algorithms are requested (`torch.use_deterministic_algorithms(True, warn_only=True)`,
 cuDNN benchmarking off), so a seed gives the same predictions on the same card and software; bf16
 and fp16 train under autocast (fp16 with a gradient scaler).
+
+A method changes the training through hooks instead of rewriting `fit`: `make_loss` (class weights, focal
+loss), `augment` (a training batch), `make_scheduler` (the learning rate per epoch) and `make_optimizer`.
+Every `fit` records each epoch's training loss, accuracy and learning rate in `epoch_metrics_`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -46,17 +51,56 @@ def resolve_device(device: str) -> str:
     return device
 
 
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One training epoch as the network trained on it: the mean loss and the accuracy over its batches (as the
+    hooks made them: augmented, with the method's loss) and the learning rate it used."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    train_accuracy: float
+    lr: float
+
+
 class TorchMethod(Method):
     """Base of torch methods: subclasses define `__init__` (keyword-only, storing parameters; must include
-    num_classes, seed, epochs, lr, batch_size, shuffle) and `build_network()`."""
+    num_classes, seed, epochs, lr, batch_size, shuffle) and `build_network()`, and may override the training
+    hooks `make_optimizer`, `make_loss`, `augment` and `make_scheduler`; their defaults are the plain loop
+    (Adam at `lr`, cross-entropy, batches as they are, a constant learning rate)."""
 
+    # the parameters every subclass's __init__ stores (declared here for the training loop)
+    num_classes: int
+    seed: int
+    epochs: int
+    lr: float
+    batch_size: int
+    shuffle: bool
     network_: nn.Module
+    epoch_metrics_: list[EpochMetrics]
 
     def build_network(self) -> nn.Module:
         raise NotImplementedError
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=self.lr)
+
+    def make_loss(self, y_train: np.ndarray) -> nn.Module:
+        """The training loss, made once per `fit` from the training fold's labels (N,) int, e.g. class weights
+        from their counts. Called as `loss(logits (B, num_classes) float32, targets)`, the targets as `augment`
+        returns them. Default: `nn.CrossEntropyLoss()`."""
+        return nn.CrossEntropyLoss()
+
+    def augment(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch (X (B, C, H, W) float32 on `self.device`, y (B,) int64) as the network trains on it.
+        Runs inside the seeded torch RNG of `fit`, so torch's random functions give the same batches for the same
+        seed. May return soft targets y (B, num_classes) for a loss that takes them (mixup). Default: unchanged."""
+        return X, y
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer, *, epochs: int,
+                       steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The learning-rate schedule, stepped once after every epoch (e.g.
+        `torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)`). Default: None, a constant rate."""
+        return None
 
     def _tensor(self, X: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=self.device)
@@ -86,19 +130,39 @@ class TorchMethod(Method):
             self.network_ = self.build_network().to(self.device)
             optimizer = self.make_optimizer(self.network_.parameters())
             scaler = torch.amp.GradScaler(torch.device(self.device).type, enabled=self.precision == "fp16")
-            loss_fn = nn.CrossEntropyLoss()
+            loss_fn = self.make_loss(np.array(y, dtype=np.int64))
+            if isinstance(loss_fn, nn.Module):  # class weights live on the module
+                loss_fn = loss_fn.to(self.device)
+            scheduler = self.make_scheduler(optimizer, epochs=self.epochs, steps_per_epoch=-(-n // self.batch_size))
             order_rng = np.random.default_rng(self.seed)
+            self.epoch_metrics_ = []
             for epoch in range(1, self.epochs + 1):
                 self.network_.train()
                 order = order_rng.permutation(n) if self.shuffle else np.arange(n)
+                # summed on the device and read once per epoch: a per-batch .item() would stall a GPU
+                loss_sum = torch.zeros((), device=self.device)
+                correct = torch.zeros((), device=self.device, dtype=torch.int64)
+                seen = 0
+                lr = float(optimizer.param_groups[0]["lr"])
                 for start in range(0, n, self.batch_size):
                     idx = torch.as_tensor(order[start : start + self.batch_size], device=self.device)
+                    X_batch, y_batch = self.augment(X_t[idx], y_t[idx])
                     optimizer.zero_grad(set_to_none=True)
                     with self._autocast():
-                        loss = loss_fn(self.network_(X_t[idx]).float(), y_t[idx])
+                        logits = self.network_(X_batch).float()
+                        loss = loss_fn(logits, y_batch)
                     scaler.scale(loss).backward()
                     scaler.step(optimizer)
                     scaler.update()
+                    with torch.no_grad():
+                        target = y_batch if y_batch.ndim == 1 else y_batch.argmax(dim=1)
+                        loss_sum += loss.detach().float() * len(target)
+                        correct += (logits.argmax(dim=1) == target).sum()
+                        seen += len(target)
+                self.epoch_metrics_.append(EpochMetrics(epoch, float(loss_sum) / max(seen, 1),
+                                                        int(correct) / max(seen, 1), lr))
+                if scheduler is not None:
+                    scheduler.step()
                 if epoch_callback is not None:
                     try:
                         epoch_callback(epoch, self)

@@ -26,11 +26,14 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from mebench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mebench.method import Method
 
 TUNING_RULES = {
     "nested": "per outer fold, the configuration with the best UF1 on subjects held out from the fold's training "
@@ -161,7 +164,8 @@ def _entries(grid: Sequence[tuple[str, Sequence[Any]]] | Mapping[str, Sequence[A
     return out
 
 
-def resolve_searches(classes: Mapping[str, type], resolved: Mapping[str, tuple[type, dict[str, Any]]],
+def resolve_searches(classes: Mapping[str, type[Method]],
+                     resolved: Mapping[str, tuple[type[Method], dict[str, Any]]],
                      rules: Sequence[str], grid, params: Sequence[tuple[str, Any]], preset: str,
                      inner_subjects: int, runner_params: Sequence[str] = ("num_classes", "seed"),
                      notes: list[str] | None = None) -> dict[str, Search]:
@@ -251,7 +255,7 @@ def resolve_searches(classes: Mapping[str, type], resolved: Mapping[str, tuple[t
         owner = f"--grid of method {method!r}" if source == "grid" else f"search space of method {method!r}"
         names, grid = [], []
         for name, values in mine.items():
-            checked = []
+            checked: list[Any] = []
             for value in values:
                 v = specs[name].check(value, owner)
                 if any(_same(v, c) for c in checked):

@@ -65,7 +65,7 @@ def biwoof_features(X: np.ndarray, blocks: int, bins: int) -> np.ndarray:
         for j, (c0, c1) in enumerate(block_bounds(w, blocks)):
             b = bin_of[:, r0:r1, c0:c1].reshape(len(X), -1)
             m = magnitude[:, r0:r1, c0:c1].reshape(len(X), -1)
-            local = np.stack([np.bincount(bb, weights=mm, minlength=bins) for bb, mm in zip(b, m)])
+            local: np.ndarray = np.stack([np.bincount(bb, weights=mm, minlength=bins) for bb, mm in zip(b, m)])
             total = local.sum(axis=1, keepdims=True)
             local = local / np.where(total > 0, total, 1.0)  # a still block stays 0 (the MATLAB code divides by 0)
             weight = strain[:, r0:r1, c0:c1].reshape(len(X), -1).sum(axis=1)  # global: the block's strain

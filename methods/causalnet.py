@@ -31,6 +31,9 @@ architecture at a small width.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -60,6 +63,9 @@ def merge_heads(t: torch.Tensor) -> torch.Tensor:
 class NeighbourAttention(nn.Module):
     """Attention among the four positions, each to itself and its row/column neighbours (the published
     AbsolutePositionalCrossAttention): queries from `x`, keys and values from `context`."""
+
+    M_mask: torch.Tensor  # buffers (register_buffer)
+    P_matrix: torch.Tensor
 
     def __init__(self, width: int, heads: int, dropout: float, gamma: float, scale: float):
         super().__init__()
@@ -91,7 +97,7 @@ class CrossTransformer(nn.Module):
             for _ in range(depth))
 
     def forward(self, a: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for norm, attn, ff in self.layers:
+        for norm, attn, ff in cast(Iterable[nn.ModuleList], self.layers):  # torch types the items as Module
             a = a + attn(norm(a), c)
             c = c + attn(norm(c), a)
             a = ff(a) + a
@@ -155,7 +161,7 @@ class CausalAttentionBlock(nn.Module):
 
     def forward(self, onset_apex: torch.Tensor, apex_offset: torch.Tensor) -> torch.Tensor:
         passes = [[onset_apex, apex_offset], [apex_offset, onset_apex]]  # forward, backward
-        for norm, attn, ff, crm in self.layers:
+        for norm, attn, ff, crm in cast(Iterable[nn.ModuleList], self.layers):  # items typed as Module
             for tokens in passes:
                 tokens[:] = attn(norm(tokens[0]), norm(tokens[1]))
                 tokens[:] = [ff(t) + t for t in tokens]
@@ -180,9 +186,9 @@ class CausalNet(nn.Module):
         if dim * 2 ** (num_hierarchies - 1) % 4 or self.width % CROSS_HEADS:
             raise ValueError(f"dim {dim} with {num_hierarchies} hierarchies gives tokens of width "
                              f"{dim * 2 ** (num_hierarchies - 1) / 4:g}; it must be a multiple of {CROSS_HEADS}")
-        trunk = dict(image_size=image_size, patch_size=patch_size, dim=dim, heads=heads,
-                     num_hierarchies=num_hierarchies, block_repeats=tuple(block_repeats), mlp_mult=mlp_mult,
-                     dropout=dropout)
+        trunk: dict[str, Any] = dict(image_size=image_size, patch_size=patch_size, dim=dim, heads=heads,
+                                     num_hierarchies=num_hierarchies, block_repeats=tuple(block_repeats),
+                                     mlp_mult=mlp_mult, dropout=dropout)
         self.to_patch_embedding = patch_embedding(channels, patch_size, dim)  # both optical flows
         self.to_patch_embedding1 = patch_embedding(channels, patch_size, dim)  # both direction maps
         self.layers = hierarchy(**trunk)

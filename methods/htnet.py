@@ -16,6 +16,9 @@ positional embedding has one element per block token (a single element at 28x28 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from einops import rearrange
 from einops.layers.torch import Rearrange, Reduce
@@ -96,7 +99,7 @@ class TransformerLevel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         x = x + self.pos_emb[: h * w].reshape(1, 1, h, w)
-        for attn, ff in self.layers:
+        for attn, ff in cast(Iterable[nn.ModuleList], self.layers):  # torch types the items as Module
             x = attn(x) + x
             x = ff(x) + x
         return x
@@ -133,7 +136,7 @@ def hierarchy(*, image_size: int, patch_size: int, dim: int, heads: int, num_hie
 def run_hierarchy(x: torch.Tensor, layers: nn.ModuleList) -> torch.Tensor:
     """The levels applied to patch embeddings: attention within blocks of tokens, many small blocks first,
     one block covering everything last, each level followed by its aggregation."""
-    for i, (transformer, agg) in enumerate(layers):
+    for i, (transformer, agg) in enumerate(cast(Iterable[nn.ModuleList], layers)):  # items typed as Module
         blocks = 2 ** (len(layers) - 1 - i)
         x = rearrange(x, "b c (b1 h) (b2 w) -> (b b1 b2) c h w", b1=blocks, b2=blocks)
         x = transformer(x)
@@ -171,8 +174,9 @@ class HTNetMethod(TorchMethod):
             # The paper's configuration (the released script uses block_repeats (2, 2, 8)).
             "paper": dict(image_size=28, patch_size=7, dim=256, heads=3, num_hierarchies=3, block_repeats=(2, 2, 10),
                           epochs=800, lr=5e-5, batch_size=256, shuffle=False),
+            # cheap, labelled [quick] (issue 23: 20 epochs, was 40; CausalNet's quick sets its own epochs)
             "quick": dict(image_size=28, patch_size=7, dim=32, heads=2, num_hierarchies=3, block_repeats=(1, 1, 2),
-                          epochs=40, lr=1e-3, batch_size=64, shuffle=True),
+                          epochs=20, lr=1e-3, batch_size=64, shuffle=True),
         },
     )
 

@@ -101,7 +101,8 @@ class OFFApexNetMethod(TorchMethod):
         tags=("baseline", "cnn"),
         presets={
             "paper": dict(epochs=3000, lr=1e-4, batch_size=256, shuffle=True, dropout=0.5),
-            "quick": dict(epochs=20, lr=1e-3, batch_size=64, shuffle=True, dropout=0.5),
+            # cheap, labelled [quick] (issue 23: was 20 epochs x 64)
+            "quick": dict(epochs=8, lr=1e-3, batch_size=32, shuffle=True, dropout=0.5),
         },
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import SupportsInt, cast
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,11 @@ from mebench.metrics import confusion_matrix, uf1_from_confusion
 from mebench.reports import statistics as st
 from mebench.reports.results import VARIANT_KEYS, group_masks
 from mebench.selection import LEAKY
+from mebench.sizes import network_size
 
-SUMMARY_COLUMNS = ["method", "protocol", "data", "epoch_selection", "tuning", "leaky", "group", "metric", "mean", "std",
-                   "seeds", "ci_low", "ci_high"]
+SUMMARY_COLUMNS = ["method", "protocol", "data", "preset", "overrides", "epoch_selection", "tuning", "leaky", "group",
+                   "metric", "mean", "std", "seeds", "ci_low", "ci_high"]
+VARIANT_INFO = ("data", "preset", "overrides", "epoch_selection", "tuning", "leaky")  # per row of the summary
 CHOSEN = ("nested", "test-scored")  # the tuning rules whose rows reports.tuning assembles
 P_COLUMNS = ["p_permutation", "p_mcnemar", "p_wilcoxon"]
 STATS_COLUMNS = ["protocol", "method", "reference", "group", "seed", "n_seeds", "n_subjects", "n_samples",
@@ -39,9 +42,8 @@ def class_names(frame: pd.DataFrame) -> list[str]:
 
 
 def _variant_info(preds: pd.DataFrame) -> pd.DataFrame:
-    if "tuning" not in preds.columns:
-        preds = preds.assign(tuning="")
-    return preds[["variant", "data", "epoch_selection", "tuning", "leaky"]].drop_duplicates("variant").set_index("variant")
+    preds = preds.assign(**{c: "" for c in ("tuning", "preset", "overrides") if c not in preds.columns})
+    return preds[["variant", *VARIANT_INFO]].drop_duplicates("variant").set_index("variant")
 
 
 def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -55,7 +57,7 @@ def summary_table(preds: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0
         info = _variant_info(frame)
         out = out.rename(columns={"n_seeds": "seeds"})
         out["protocol"] = protocol
-        for col in ("data", "epoch_selection", "tuning", "leaky"):
+        for col in VARIANT_INFO:
             out[col] = out["method"].map(info[col])
         parts.append(out[SUMMARY_COLUMNS])
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -69,7 +71,7 @@ def default_reference(preds: pd.DataFrame, first_method: str | None = None) -> s
         part = preds
     final = part[part["epoch_selection"] == "final"]
     part = final if len(final) else part
-    return str(part.loc[part["cell_order"].idxmin(), "variant"])
+    return str(part.loc[cast(int, part["cell_order"].idxmin()), "variant"])
 
 
 @dataclass
@@ -83,7 +85,7 @@ class Comparisons:
     def significant(self, alpha: float = 0.05, test: str = "p_permutation_holm") -> set[tuple[str, str, str]]:
         """(protocol, method, group) whose Holm-adjusted p is below ``alpha``."""
         rows = self.stats[(self.stats["seed"] == "all") & (self.stats[test] < alpha)]
-        return {(r.protocol, r.method, r.group) for r in rows.itertuples()}
+        return {(str(r.protocol), str(r.method), str(r.group)) for r in rows.itertuples()}
 
 
 def _comparable(frame: pd.DataFrame, reference: str, variant: str) -> str | None:
@@ -182,6 +184,7 @@ class FriedmanAnalysis:
     def frame(self) -> pd.DataFrame:
         """friedman.csv: one row per method with its average rank and the test's numbers."""
         r = self.result
+        assert r is not None and self.scores is not None  # asked only of a test that ran
         return pd.DataFrame(dict(
             method=r.avg_ranks.index, avg_rank=r.avg_ranks.to_numpy(), metric=self.metric, n_blocks=r.n_blocks,
             k_methods=r.k_methods, chi2=r.statistic, p=r.pvalue, iman_davenport_f=r.iman_davenport,
@@ -237,12 +240,12 @@ def confusion_matrices(preds: pd.DataFrame) -> dict[tuple[str, str], tuple[np.nd
 
     Row t holds the share of class-t samples predicted as each class (rows of absent classes are 0).
     """
-    out = {}
+    out: dict[tuple[str, str], tuple[np.ndarray, list[str]]] = {}
     for (protocol, variant), frame in preds.groupby(["protocol", "variant"], sort=False):
         names = class_names(frame)
         cm = confusion_matrix(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(), len(names)).astype(float)
         totals = cm.sum(axis=1, keepdims=True)
-        out[(protocol, variant)] = (np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0), names)
+        out[(str(protocol), str(variant))] = (np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0), names)
     return out
 
 
@@ -358,7 +361,7 @@ def learning_curves(preds: pd.DataFrame, records: dict) -> pd.DataFrame:
         y = np.concatenate(ys)
         stacked = np.concatenate(preds_by_epoch, axis=1)
         for epoch in range(stacked.shape[0]):
-            rows.append(dict(variant=variant, protocol=protocol, seed=int(seed), epoch=epoch + 1,
+            rows.append(dict(variant=variant, protocol=protocol, seed=int(cast(SupportsInt, seed)), epoch=epoch + 1,
                              uf1=uf1_from_confusion(confusion_matrix(y, stacked[epoch], n_classes))))
     return pd.DataFrame(rows, columns=["variant", "protocol", "seed", "epoch", "uf1"])
 
@@ -409,7 +412,8 @@ def method_costs(cells: pd.DataFrame, runs: pd.DataFrame | None = None,
     shared its cores, and total seconds over done cells), the
     devices it ran on. One row per variant and protocol (selections of one training share the row).
 
-    A network is built only for a method that the stored run specifications (``runs``) name, with
+    The counts are those the run stored with its cells (mebench.sizes). For a folder written before runs stored them,
+    a network is built only for a method that the stored run specifications (``runs``) name, with
     parameters its class accepts (``check_params``: within the declared bounds), and only up to
     MAX_COUNTED_PARAMETERS parameters and MAX_COUNTED_FLOPS: a results database is data, and must not make
     the report build whatever it names. Anything else is NaN, with the reason appended to ``notes``.
@@ -426,7 +430,10 @@ def method_costs(cells: pd.DataFrame, runs: pd.DataFrame | None = None,
     for (variant, protocol), part in done.groupby(["variant", "protocol"], sort=False):
         first = part.iloc[0]
         key = (first["method"], first["params_hash"])
-        if key not in seen:
+        stored = _stored_size(part)
+        if stored is not None:
+            seen[key] = stored
+        elif key not in seen:
             seen[key], why = _counted_size(first["method"], first["params"], first["training"], named)
             if why and notes is not None:
                 notes.append(f"methods.csv: `{variant}`: {why}; its parameters and FLOPs are not counted")
@@ -444,6 +451,19 @@ def method_costs(cells: pd.DataFrame, runs: pd.DataFrame | None = None,
                          tuning=tuning, trainings=cost_cells))
     return pd.DataFrame(rows, columns=["method", "protocol", "epoch_selection", "parameters", "flops_per_sample",
                                        "seconds_per_fold", "seconds_total", "folds", "devices", "tuning", "trainings"])
+
+
+def _stored_size(part: pd.DataFrame) -> tuple[float, float] | None:
+    """(parameters, FLOPs) the run stored with these cells (counted as they ran); None in a folder written before
+    runs stored them, or for a method without a torch network."""
+    if "parameters" not in part.columns:
+        return None
+    parameters = pd.to_numeric(part["parameters"], errors="coerce")
+    flops = pd.to_numeric(part["flops"], errors="coerce")
+    counted = parameters.notna().to_numpy()
+    if not counted.any():
+        return None
+    return float(parameters[counted].iloc[0]), float(flops[counted].iloc[0])
 
 
 def _counted_size(method: str, params_json, training: str, named: set[str]) -> tuple[tuple[float, float], str | None]:
@@ -470,36 +490,4 @@ def _counted_size(method: str, params_json, training: str, named: set[str]) -> t
         params = cls.check_params(params)
     except Exception as exc:  # noqa: BLE001 - ConfigError, bad JSON: either way not built
         return nan, f"its stored parameters are not ones the method accepts ({exc})"
-    return _network_size(cls, params)
-
-
-def _network_size(cls, params: dict) -> tuple[tuple[float, float], str | None]:
-    try:
-        import torch
-        from torch.utils.flop_counter import FlopCounterMode
-
-        from mebench.representations import REPRESENTATIONS
-
-        sample = REPRESENTATIONS[cls.info.input].shape  # one sample of the method's input: (3, 28, 28) for most
-        with torch.device("meta"):  # sized first without memory or compute
-            network = cls(**params).build_network().eval()
-            count = sum(p.numel() for p in network.parameters() if p.requires_grad)
-        if count > MAX_COUNTED_PARAMETERS:
-            return (float(count), np.nan), (f"{count:,} parameters, above the report's budget of "
-                                            f"{MAX_COUNTED_PARAMETERS:,} for building a network")
-        try:
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                network(torch.zeros(1, *sample, device="meta"))
-            estimate = counter.get_total_flops()
-        except Exception:  # noqa: BLE001 - an operation without a meta kernel: the real pass is bounded by the size
-            estimate = 0
-        if estimate > MAX_COUNTED_FLOPS:
-            return (float(count), np.nan), (f"about {estimate:.3g} FLOPs per sample, above the report's budget of "
-                                            f"{MAX_COUNTED_FLOPS:.3g} for running a network")
-        network = cls(**params).build_network().eval()
-        count = sum(p.numel() for p in network.parameters() if p.requires_grad)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            network(torch.zeros(1, *sample))
-        return (float(count), float(counter.get_total_flops())), None
-    except Exception:  # noqa: BLE001 - a report of a run whose plugin is gone still lists the rest
-        return (np.nan, np.nan), None
+    return network_size(cls, params, MAX_COUNTED_PARAMETERS, MAX_COUNTED_FLOPS)

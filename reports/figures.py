@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import math
+import textwrap
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mebench.errors import DataError
+from mebench.protocol import dataset_display_name
 from mebench.reports.results import METRIC_LABELS
 
 DPI = 150
@@ -23,6 +27,7 @@ JITTER_SEED = 0
 # Metadata that would make two renderings of the same figure differ (a date, the matplotlib version).
 PDF_METADATA = {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
 PNG_METADATA = {"Software": None}
+NOTE_WIDTH = 110  # characters per line of the note below a figure
 
 
 def _plt():
@@ -34,7 +39,10 @@ def _plt():
     return plt
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
+def _save(fig, out: Path, stem: str, note: str = "") -> list[Path]:
+    """Write the figure as PDF and PNG; ``note`` (what produced it: preset, parameters, data) is printed below it."""
+    if note:
+        fig.text(0.0, 0.0, textwrap.fill(note, NOTE_WIDTH), fontsize=7, ha="left", va="top", color="0.25")
     paths = [out / f"{stem}.pdf", out / f"{stem}.png"]
     fig.savefig(paths[0], bbox_inches="tight", metadata=PDF_METADATA)
     fig.savefig(paths[1], bbox_inches="tight", dpi=DPI, metadata=PNG_METADATA)
@@ -57,7 +65,7 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower() or "x"
 
 
-def confusion_figure(matrices: dict, protocol: str, out: Path) -> list[Path]:
+def confusion_figure(matrices: dict, protocol: str, out: Path, note: str = "") -> list[Path]:
     """One panel per method: the row-normalised confusion matrix (true class in rows), pooled over
     folds and seeds."""
     import seaborn as sns
@@ -82,19 +90,17 @@ def confusion_figure(matrices: dict, protocol: str, out: Path) -> list[Path]:
         ax.set_axis_off()
     fig.suptitle(f"{protocol}: confusion matrices (rows sum to 1)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out, f"fig_confusion_{_slug(protocol)}")
+    return _save(fig, out, f"fig_confusion_{_slug(protocol)}", note)
 
 
-def cd_figure(avg_ranks: pd.Series, cd: float, title: str, out: Path) -> list[Path]:
-    """The Demšar critical-difference diagram (drawn by ``statistics.cd_diagram``)."""
+def cd_figure(avg_ranks: pd.Series, cd: float, title: str, out: Path, note: str = "") -> list[Path]:
+    """The Demšar critical-difference diagram (drawn by ``cd_diagram``)."""
     _plt()
-    from mebench.reports.statistics import cd_diagram
-
     fig = cd_diagram(dict(avg_ranks), cd, title=title)
-    return _save(fig, out, "fig_cd")
+    return _save(fig, out, "fig_cd", note)
 
 
-def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Path]:
+def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path, note: str = "") -> list[Path]:
     """Per-subject accuracy (mean over seeds) of each method: box plot with one dot per subject,
     coloured by source dataset."""
     import seaborn as sns
@@ -103,6 +109,7 @@ def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Pat
     part = subjects[subjects["protocol"] == protocol]
     if part.empty:
         return []
+    part = part.assign(dataset=part["dataset"].map(dataset_display_name))  # the legend says CASME II, not casme2
     methods = list(dict.fromkeys(part["method"]))
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(methods), 3.2))
     with warnings.catch_warnings():  # seaborn's own call of a deprecated matplotlib argument
@@ -120,10 +127,10 @@ def subject_figure(subjects: pd.DataFrame, protocol: str, out: Path) -> list[Pat
     if hue:
         ax.legend(title="dataset", fontsize=7, title_fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    return _save(fig, out, f"fig_subjects_{_slug(protocol)}")
+    return _save(fig, out, f"fig_subjects_{_slug(protocol)}", note)
 
 
-def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[Path]:
+def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1", note: str = "") -> list[Path]:
     """Oracle minus final score per method and reporting group (and each leaky row of a hyperparameter search minus
     its nested row, labelled by the leaky row): the mean over seeds with the subject-bootstrap CI of the paired gap
     (UF1), else the std over seeds."""
@@ -167,10 +174,10 @@ def leakage_figure(gaps: pd.DataFrame, out: Path, metric: str = "uf1") -> list[P
         ax.set_title(f"Leakage gap of oracle epoch selection, same trainings ({bars})", fontsize=10)
     ax.legend(fontsize=7, title=None, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    return _save(fig, out, "fig_leakage")
+    return _save(fig, out, "fig_leakage", note)
 
 
-def curves_figure(curves: pd.DataFrame, picks: pd.DataFrame, protocol: str, out: Path) -> list[Path]:
+def curves_figure(curves: pd.DataFrame, picks: pd.DataFrame, protocol: str, out: Path, note: str = "") -> list[Path]:
     """Learning curves: pooled Full UF1 of the test predictions after each epoch, per method (mean over
     seeds, band from the lowest to the highest seed), the final epoch marked, and below, where the
     oracle picked its epochs (one tick per test subject and seed)."""
@@ -203,4 +210,77 @@ def curves_figure(curves: pd.DataFrame, picks: pd.DataFrame, protocol: str, out:
     ax.set_title("(a) " + ax.get_title(), fontsize=10)
     rug.set_title("(b) epochs the oracle keeps, per test subject", fontsize=8)
     fig.tight_layout()
-    return _save(fig, out, f"fig_curves_{_slug(protocol)}")
+    return _save(fig, out, f"fig_curves_{_slug(protocol)}", note)
+
+
+def _cliques(ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
+    """Maximal runs (i, j) of rank-sorted methods whose ranks differ by less than ``cd``."""
+    out, last = [], -1
+    for i in range(len(ranks)):
+        j = i
+        while j + 1 < len(ranks) and ranks[j + 1] - ranks[i] < cd:
+            j += 1
+        if j > i and j > last:  # not contained in the previous run
+            out.append((i, j))
+            last = j
+    return out
+
+
+def cd_diagram(avg_ranks: Mapping[str, float], cd: float, ax=None, title: str | None = None):
+    """Critical-difference diagram (Demšar 2006, Fig. 1): returns the matplotlib figure.
+
+    Methods hang off a rank axis (rank 1, the best, on the left); the better half is labelled on
+    the left, the rest on the right. A bar of length CD sits above the axis, and thick bars
+    below it join methods whose average ranks differ by less than CD (not significantly
+    different). Method labels carry ``gid="cd-method"`` so they can be found again.
+    """
+    plt = _plt()
+    if not avg_ranks:
+        raise DataError("cd_diagram needs at least one method")
+    items = sorted(avg_ranks.items(), key=lambda kv: kv[1])
+    names, ranks = [n for n, _ in items], np.array([r for _, r in items], dtype=float)
+    k = len(names)
+    lo, hi = min(1.0, np.floor(ranks.min())), max(float(k), np.ceil(ranks.max()))
+    cliques = _cliques(ranks, cd)
+    n_left = (k + 1) // 2
+    step, bar_gap = 0.25, 0.12
+    top_of_labels = -0.2 - bar_gap * len(cliques)  # label lines start below the clique bars
+    depth = top_of_labels - step * (max(n_left, k - n_left) + 1)
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, max(2.0, 1.2 + 0.3 * k + 0.15 * len(cliques))))
+    fig = ax.figure
+    ax.set_axis_off()
+    span = hi - lo
+    ax.set_xlim(lo - 0.35 * span - 0.5, hi + 0.35 * span + 0.5)
+    ax.set_ylim(depth, 0.9)
+
+    # Rank axis with integer ticks.
+    ax.plot([lo, hi], [0, 0], color="black", lw=1)
+    for t in np.arange(lo, hi + 1e-9):
+        ax.plot([t, t], [0, 0.06], color="black", lw=1)
+        ax.text(t, 0.1, f"{t:g}", ha="center", va="bottom", fontsize=9)
+    # CD bar above the axis.
+    if np.isfinite(cd) and cd > 0:
+        ax.plot([lo, lo + cd], [0.55, 0.55], color="black", lw=1.5)
+        for x in (lo, lo + cd):
+            ax.plot([x, x], [0.5, 0.6], color="black", lw=1)
+        ax.text(lo + cd / 2, 0.62, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    # Methods: elbow lines from the axis to labels at the sides.
+    for idx, (name, r) in enumerate(zip(names, ranks)):
+        left = idx < n_left
+        row = idx if left else k - 1 - idx  # outermost methods get the lowest lines
+        y = top_of_labels - step * (row + 1)
+        x_end = lo - 0.1 * span - 0.2 if left else hi + 0.1 * span + 0.2
+        ax.plot([r, r, x_end], [0, y, y], color="black", lw=0.8)
+        ax.text(x_end + (-0.05 if left else 0.05), y, name, ha="right" if left else "left", va="center",
+                fontsize=10, gid="cd-method")
+        ax.text(r + (-0.03 if left else 0.03), y + 0.03, f"{r:.2f}", ha="right" if left else "left",
+                va="bottom", fontsize=7, color="dimgray")
+    # Cliques of methods not significantly different.
+    for c, (i, j) in enumerate(cliques):
+        y = -0.15 - bar_gap * c
+        ax.plot([ranks[i] - 0.03, ranks[j] + 0.03], [y, y], color="black", lw=3, solid_capstyle="round")
+    if title:
+        ax.set_title(title)
+    return fig

@@ -11,10 +11,16 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mebench.reports.results import completeness
+from mebench.reports.tables import p_value_statement, p_value_text
 from mebench.version import __version__
+
+if TYPE_CHECKING:
+    from .analysis import FriedmanAnalysis  # relative: checked as reports.analysis, installed as mebench.reports
 
 SELECTION_TEXT = {
     "final": "final (the model of the last epoch; honest)",
@@ -23,25 +29,6 @@ SELECTION_TEXT = {
     "oracle-stop": "oracle-stop (first best epoch on the test subject, stopping at 100%: CausalNet's protocol; leaky, "
                    "marked †)",
 }
-FILE_TEXT = {
-    "results.csv": "tidy metrics: one row per method, protocol, group, seed and metric",
-    "predictions.csv": "one row per test sample and seed",
-    "summary.csv": "wide summary: one row per protocol and method; mean, std and CI per group and metric",
-    "stats.csv": "every method against the reference: UF1 difference with its CI, and every p-value "
-                 "(rows with seed = all: tests over all seeds at once, Holm-adjusted; other rows: one seed's tests)",
-    "friedman.csv": "Friedman test over datasets/protocols, average ranks and the Nemenyi critical difference",
-    "leakage.csv": "leaky minus honest score per method, group and metric: oracle minus final epoch, and each leaky "
-                   "row of a hyperparameter search minus its nested row",
-    "tuning.csv": "every configuration a hyperparameter search chose: per result row and seed (and outer fold for "
-                  "nested), with its score and every configuration's",
-    "table.tex": "main booktabs table (\\input it; needs \\usepackage{booktabs})",
-    "table_datasets.tex": "per-dataset booktabs table with 95% confidence intervals",
-    "table.md": "the same tables in Markdown, and the methods' size and cost",
-    "methods.csv": "per method: parameters, forward FLOPs per sample, training time per fold, devices",
-    "table_methods.tex": "booktabs table of the methods' size and cost",
-}
-
-
 @dataclass
 class IndexContext:
     run_dir: Path | list  # several when folders are reported together
@@ -49,10 +36,10 @@ class IndexContext:
     preds: pd.DataFrame
     reference: str
     options: dict
-    files: list[Path]
+    files: dict[str, str]  # every file written before report.md -> its description (reports.outputs)
     comparisons: pd.DataFrame
     comparison_notes: list[str] = field(default_factory=list)
-    friedman: object = None  # reports.analysis.FriedmanAnalysis
+    friedman: FriedmanAnalysis | None = None
     leakage: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     completeness: pd.DataFrame | None = None  # reports.results.completeness of every cell
@@ -184,7 +171,7 @@ def _spec_section(ctx: IndexContext) -> list[str]:
     lines = ["## Run specification", "",
              "Every `mebench run` / `evaluate` that wrote this folder, as stored in results.sqlite (`runs`):", ""]
     for r in ctx.runs.itertuples():
-        spec, versions = json.loads(r.spec), json.loads(r.versions)
+        spec, versions = json.loads(str(r.spec)), json.loads(str(r.versions))  # TEXT NOT NULL
         execution = spec.get("execution", {})
         how = ", ".join(f"{k} {v}" for k, v in execution.items()) or f"device {spec.get('device', '?')}"
         folder = f" (folder {r.folder})" if isinstance(ctx.run_dir, list) else ""
@@ -193,7 +180,7 @@ def _spec_section(ctx: IndexContext) -> list[str]:
         # --out: the folder the results are read from (rerunning the command there resumes them)
         out = getattr(r, "folder", None)
         out = out if isinstance(out, str) and out else spec.get("out")
-        lines += [f"{r.id}. {_code(command_line(r.command, spec, out))}{folder}",
+        lines += [f"{r.id}. {_code(command_line(str(r.command), spec, out))}{folder}",
                   f"   on {r.host}, {r.started_at} to {ended}; {how}; "
                   + ", ".join(f"{k} {v}" for k, v in versions.items())]
     return lines + [""]
@@ -261,8 +248,8 @@ def _stats_section(ctx: IndexContext) -> list[str]:
                   "|---|---|---|---|---|---|---|---|"]
         for r in summary.itertuples():
             lines.append(f"| {r.protocol} | {r.method} | {r.group} | {r.uf1_diff:+.4f} | "
-                         f"[{r.uf1_diff_low:+.3f}, {r.uf1_diff_high:+.3f}] | {r.p_permutation_holm:.4g} | "
-                         f"{r.p_mcnemar_holm:.4g} | {r.p_wilcoxon_holm:.4g} |")
+                         f"[{r.uf1_diff_low:+.3f}, {r.uf1_diff_high:+.3f}] | {p_value_text(r.p_permutation_holm)} | "
+                         f"{p_value_text(r.p_mcnemar_holm)} | {p_value_text(r.p_wilcoxon_holm)} |")
         lines.append("")
     else:
         lines += ["No method could be compared with the reference.", ""]
@@ -276,10 +263,12 @@ def _stats_section(ctx: IndexContext) -> list[str]:
         lines.append(f"Friedman test and critical-difference diagram not computed: {fr.reason if fr else 'disabled'}.")
     else:
         r = fr.result
+        assert fr.scores is not None  # set whenever the test ran
         lines += [f"Friedman test on mean {fr.metric.upper()} over seeds, {r.n_blocks} blocks "
                   f"({_join(fr.scores.index)}) × {r.k_methods} methods (Demšar, JMLR 2006): "
-                  f"χ² = {r.statistic:.3f}, p = {r.pvalue:.4g}; Iman–Davenport F = {r.iman_davenport:.3f}, "
-                  f"p = {r.iman_davenport_p:.4g}. Nemenyi critical difference (α = {fr.alpha:g}): "
+                  f"χ² = {r.statistic:.3f}, {p_value_statement(r.pvalue)}; "
+                  f"Iman–Davenport F = {r.iman_davenport:.3f}, "
+                  f"{p_value_statement(r.iman_davenport_p)}. Nemenyi critical difference (α = {fr.alpha:g}): "
                   f"CD = {fr.cd:.3f}.", "", "| method | average rank |", "|---|---|"]
         lines += [f"| {m} | {v:.3f} |" for m, v in r.avg_ranks.items()]
         lines.append("")
@@ -289,39 +278,51 @@ def _stats_section(ctx: IndexContext) -> list[str]:
 
 
 def _files_section(ctx: IndexContext) -> list[str]:
-    names = [p.name for p in ctx.files]
     lines = ["## Tables and data", ""]
-    for name in names:
-        if name in FILE_TEXT:
-            lines.append(f"- [{name}]({name}): {FILE_TEXT[name]}")
+    lines += [f"- [{name}]({name}): {text}" for name, text in ctx.files.items() if not name.startswith("fig_")]
     lines += ["", "## Figures", ""]
-    pngs = [n for n in names if n.startswith("fig_") and n.endswith(".png")]
+    pngs = [n for n in ctx.files if n.startswith("fig_") and n.endswith(".png")]
     if not pngs:
         lines.append("No figures (`--no-figures`)." if not ctx.options.get("figures", True) else "No figures.")
-    captions = {"fig_confusion": "Row-normalised confusion matrices (pooled over folds and seeds)",
-                "fig_cd": "Critical-difference diagram (Nemenyi, average ranks; connected methods do not differ significantly)",
-                "fig_subjects": "Per-subject accuracy, mean over seeds",
-                "fig_leakage": "Leakage gap: oracle minus final epoch selection, per method"}
     for png in pngs:
-        stem = png[:-4]
-        caption = next((c for k, c in captions.items() if stem.startswith(k)), stem)
+        stem, caption = png[:-4], ctx.files[png]
         lines += [f"### {caption}", "", f"![{caption}]({png})", "", f"[PDF]({stem}.pdf)", ""]
     return lines
 
 
-def render_index(ctx: IndexContext) -> str:
-    title = (", ".join(d.name or str(d) for d in ctx.run_dir) if isinstance(ctx.run_dir, list)
-             else ctx.run_dir.name or str(ctx.run_dir))
-    lines = [f"# mebench report: {title}", "",
-             "Markers in the tables: **bold** best, underlined (LaTeX) / _italics_ (Markdown) second best; "
-             "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection or test-scored "
-             "configuration; "
-             "§ published figures.", ""]
-    lines += _run_section(ctx)
-    lines += _spec_section(ctx)
-    lines += _search_section(ctx)
-    lines += _stats_section(ctx)
+def index_context(parts) -> IndexContext:
+    """What report.md (and report.html) say, from the report's parts (reports.outputs.ReportParts)."""
+    run = parts.run
+    cells = run.cells
+    return IndexContext(run_dir=parts.run_dir, cells=cells[cells["status"] == "done"], preds=parts.preds,
+                        completeness=completeness(cells), incomplete=parts.incomplete, runs=run.runs,
+                        reference=parts.comparisons.reference, files=dict(parts.written),
+                        comparisons=parts.comparisons.stats, comparison_notes=parts.comparisons.notes,
+                        friedman=parts.friedman, leakage=parts.leakage, notes=parts.notes,
+                        picks=parts.shown.frame(run.picks, "variant") if len(run.picks) else run.picks,
+                        options=parts.options)
+
+
+def title(ctx: IndexContext) -> str:
+    return (", ".join(d.name or str(d) for d in ctx.run_dir) if isinstance(ctx.run_dir, list)
+            else ctx.run_dir.name or str(ctx.run_dir))
+
+
+MARKERS = ("Markers in the tables: **bold** best, underlined (LaTeX) / _italics_ (Markdown) second best; "
+           "\\* UF1 significantly different from the reference; † leaky (oracle) epoch selection or test-scored "
+           "configuration; § published figures.")
+
+
+def render_body(ctx: IndexContext) -> str:
+    """report.md's account of the run, in Markdown: what ran, the run specification, the searches, the statistics
+    and the notes (everything but the file list)."""
+    lines = _run_section(ctx) + _spec_section(ctx) + _search_section(ctx) + _stats_section(ctx)
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
-    lines += _files_section(ctx)
+    return "\n".join(lines)
+
+
+def render_index(parts) -> str:
+    ctx = index_context(parts)
+    lines = [f"# mebench report: {title(ctx)}", "", MARKERS, "", render_body(ctx)] + _files_section(ctx)
     return "\n".join(lines).rstrip() + "\n"

@@ -11,12 +11,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import SupportsInt, cast
 
 import pandas as pd
 
 from mebench import plugins
 from mebench.errors import DataError
 from mebench.metrics import scores
+from mebench.protocol import dataset_display_name
 from mebench.selection import LEAKY, derive
 from mebench.store import ResultStore
 from mebench.tuning import LEAKY_TUNING
@@ -38,6 +40,8 @@ class RunResults:
     runs: pd.DataFrame | None = None  # every invocation with its whole specification
     # every configuration a hyperparameter search's rule chose (reports.tuning.apply_tuning), with its `variant`
     picks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # every training epoch of the reported torch cells (ResultStore.training_epochs), with the cell's `variant`s
+    training: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def first_method(self) -> str | None:
         """The first method of the first `mebench run` that stored its specification."""
@@ -55,7 +59,7 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
     epoch records and specifications merged; a cell stored in two folders counts once). ``seeds``: only
     the cells of these seeds (e.g. the seeds that have finished while others still run)."""
     dirs = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
-    cells, raw, records, runs, searches = [], [], {}, [], []
+    cell_parts, raw_parts, records, runs, searches, training = [], [], {}, [], [], []
     for i, folder in enumerate(dirs):
         store = ResultStore(folder)
         c = store.cells()  # DataError when there is no database
@@ -67,8 +71,8 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
         _check_cells(c, store.path)
         p = attach_groups(p, store.groups())
         p["cell_order"] = p["cell_order"] + i * 10**12  # the folders' order, then each one's planned order
-        cells.append(c)
-        raw.append(p)
+        cell_parts.append(c)
+        raw_parts.append(p)
         stored = store.epoch_records()
         _check_records(stored, c, p, store.path)
         records.update(stored)
@@ -76,8 +80,9 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
         _check_runs(r, store.path)
         runs.append(r.assign(folder=str(folder)))
         searches.append(store.searches())
-    cells = pd.concat(cells, ignore_index=True).drop_duplicates("key")
-    raw = pd.concat(raw, ignore_index=True).drop_duplicates(["cell_key", "sample"])
+        training.append(store.training_epochs())
+    cells = pd.concat(cell_parts, ignore_index=True).drop_duplicates("key")
+    raw = pd.concat(raw_parts, ignore_index=True).drop_duplicates(["cell_key", "sample"])
     if seeds is not None:
         cells, raw = _of_seeds(cells, raw, seeds, dirs)
     preds, available = expand_selections(raw, cells, records)
@@ -90,6 +95,9 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
     versions = data_versions(cells)
     for frame in (cells, preds):  # cells of two versions of the same data never pool: each version is its own row
         frame["data"] = [versions.get(k, k[0]) for k in zip(frame["data"], frame["protocol"], frame["dataset_fingerprint"])]
+    overrides = parameter_overrides(cells, pd.concat(runs, ignore_index=True))
+    for frame in (cells, preds):  # what each row ran with beyond its preset (--param), for the tables and CSVs
+        frame["overrides"] = [overrides.get(k, "") for k in zip(frame["method"], frame["params_hash"])]
     labels, shown = variant_labels(cells), variant_labels(cells, display=True)
     for frame in (cells, preds):
         keys = [tuple(r) for r in frame[VARIANT_KEYS].itertuples(index=False)]
@@ -100,7 +108,21 @@ def load_run(run_dir: Path | str | list, seeds: Sequence[int] | None = None) -> 
         variant_of = dict(zip(zip(preds["params_hash"], preds["epoch_selection"]), preds["variant"]))
         picks["variant"] = [variant_of.get(k) for k in zip(picks["pseudo"], picks["epoch_selection"])]
         picks = picks[picks["variant"].notna()].reset_index(drop=True)
-    return RunResults(preds, cells, records, pd.concat(runs, ignore_index=True), picks)
+    return RunResults(preds, cells, records, pd.concat(runs, ignore_index=True), picks,
+                      training_frame(pd.concat(training, ignore_index=True), preds))
+
+
+def training_frame(epochs: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
+    """training.csv: the stored training epochs of the cells whose predictions are reported (one training can
+    give several rows, e.g. final and oracle: `variants` names them all), in the store's order."""
+    epochs = epochs.drop_duplicates(["cell_key", "epoch"])
+    reported = preds.drop_duplicates(["cell_key", "variant"]).groupby("cell_key", sort=False)["variant"]
+    variants = reported.agg(lambda v: ", ".join(dict.fromkeys(v)))
+    epochs = epochs[epochs["cell_key"].isin(variants.index)]
+    out = epochs.assign(variants=epochs["cell_key"].map(variants))
+    columns = ["method", "variants", "preset", "params_hash", "precision", "protocol", "fold", "seed", "training",
+               "epoch", "train_loss", "train_accuracy", "lr"]
+    return out[columns].reset_index(drop=True)
 
 
 def _cell_text(row, path) -> str:
@@ -137,7 +159,9 @@ def _check_records(records: dict, cells: pd.DataFrame, preds: pd.DataFrame, path
         if row is None:  # a record left behind by a deleted cell: never read
             continue
         where = _cell_text(row, path)
-        n_classes = len(_json_names(row.class_names))
+        names = _json_names(row.class_names)
+        assert names is not None  # _check_cells ran first
+        n_classes = len(names)
         if record.proba.shape[2] != n_classes:
             raise DataError(f"{where} has an epoch record of {record.proba.shape[2]} classes, but {n_classes} class "
                             "names; rerun that cell (`mebench run ... --rerun`)")
@@ -150,7 +174,7 @@ def _check_runs(runs: pd.DataFrame, path: Path) -> None:
     """Every stored run specification is a JSON object."""
     for row in runs.itertuples(index=False):
         try:
-            spec = json.loads(row.spec)
+            spec = json.loads(row.spec)  # type: ignore[arg-type]  # not a str (NULL): TypeError, caught below
         except (TypeError, ValueError):
             spec = None
         if not isinstance(spec, dict):
@@ -163,7 +187,7 @@ def version_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
     cells disagree in `method_version` (the method's distribution, version and source hash; "not recorded"
     in databases older than the column) or in `mebench_version`: such a row pools results of different code."""
     done = cells[cells["status"] == "done"].drop_duplicates(["key", "variant"])
-    notes = {}
+    notes: dict[tuple[str, str], str] = {}
     for (variant, protocol), part in done.groupby(["variant", "protocol"], sort=False):
         parts = []
         for column in ("method_version", "mebench_version"):
@@ -175,7 +199,7 @@ def version_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
                 parts.append(f"{column} " + ", ".join(f"{v} ({n} cell{'' if n == 1 else 's'})"
                                                       for v, n in sorted(counts.items())))
         if parts:
-            notes[(protocol, variant)] = "; ".join(parts)
+            notes[(str(protocol), str(variant))] = "; ".join(parts)
     return notes
 
 
@@ -254,6 +278,26 @@ def load_predictions(run_dir: Path | str) -> pd.DataFrame:
     return load_run(run_dir).preds
 
 
+def parameter_overrides(cells: pd.DataFrame, runs: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(method, params_hash) -> the parameters set on the command line (`--param`, `--config`) with the values the
+    cells ran with, e.g. ``lr=0.001, epochs=10``; a configuration without any is left out."""
+    names: set[str] = set()
+    for spec in runs["spec"] if "spec" in runs.columns else ():
+        spec = json.loads(spec) if isinstance(spec, str) else {}
+        names |= {str(pair[0]) for key in ("params", "config") for pair in spec.get(key, []) if pair}
+    out = {}
+    for method, phash, params in cells[["method", "params_hash", "params"]].drop_duplicates(["method", "params_hash"]) \
+            .itertuples(index=False):
+        try:
+            values = json.loads(params) if isinstance(params, str) else {}
+        except ValueError:
+            values = {}
+        given = [(k, v) for k, v in sorted(values.items()) if k in names] if isinstance(values, dict) else []
+        if given:
+            out[(method, phash)] = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in given)
+    return out
+
+
 def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, str]:
     """Method name (or, with `display`, its display name: HTNet, OFF-ApexNet), qualified only as far as
     needed to tell configurations in the same report apart: preset (on every row once presets differ), the
@@ -268,11 +312,11 @@ def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, st
     plain = combos[~tuned]
     labels = {}
     for row, is_tuned in zip(combos.itertuples(index=False), tuned):
-        label = _display_name(row) if display else row.method
+        label = _display_name(row) if display else str(row.method)
         if combos["preset"].nunique() > 1:  # a cheap configuration beside a paper one says so on every row
             label += f" [{row.preset}]"
         if is_tuned:  # a search's chosen configuration: the rule names it (and the search, where a method has several)
-            rule, search = row.params_hash.split("@", 1)
+            rule, search = str(row.params_hash).split("@", 1)
             others = combos[tuned & (combos["method"] == row.method) & (combos["preset"] == row.preset)
                             & combos["params_hash"].str.startswith(rule + "@")]
             several = others["params_hash"].nunique() > 1
@@ -281,13 +325,13 @@ def variant_labels(cells: pd.DataFrame, display: bool = False) -> dict[tuple, st
             same = plain[plain["method"] == row.method]
             hashes = list(dict.fromkeys(same.loc[same["preset"] == row.preset, "params_hash"]))
             if len(hashes) > 1:
-                label += f" ({_differing(params, row.method, hashes, row.params_hash)})"
+                label += f" ({_differing(params, str(row.method), hashes, str(row.params_hash))})"
         if row.precision != "fp32":
             label += f" [{row.precision}]"
         if combos["data"].nunique() > 1:
             label += f" @{row.data}"
         if is_tuned:
-            label += f" ({qualifier}{'' if row.epoch_selection == 'final' else ', ' + row.epoch_selection})"
+            label += f" ({qualifier}{'' if row.epoch_selection == 'final' else ', ' + str(row.epoch_selection)})"
         elif row.epoch_selection != "final":
             label += f" ({row.epoch_selection})"
         labels[tuple(getattr(row, k) for k in VARIANT_KEYS)] = label
@@ -358,17 +402,17 @@ def finished_seeds_only(run: RunResults) -> tuple[RunResults, list[str]]:
 def incomplete_notes(cells: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(protocol, variant) -> what is missing, for every variant with a fold not done under some seed,
     e.g. "61 of 68 folds (seed 0: 5 failed, 2 not run)"."""
-    notes = {}
+    notes: dict[tuple[str, str], str] = {}
     for (variant, protocol), part in completeness(cells).groupby(["variant", "protocol"], sort=False):
         if part["complete"].all():
             continue
         planned, done = int(part["n_folds"].sum()), int(part["done"].sum())
         seeds = []
         for r in part[~part["complete"]].itertuples():
-            what = [f"{r.failed} failed" if r.failed else "", f"{r.pending} not run" if r.pending else ""]
+            what = [f"{r.failed!s} failed" if r.failed else "", f"{r.pending!s} not run" if r.pending else ""]
             seeds.append(f"seed {r.seed}: " + ", ".join(w for w in what if w))
         unit = "folds" if len(part) == 1 else "fold-seed cells"
-        notes[(protocol, variant)] = f"{done} of {planned} {unit} done ({'; '.join(seeds)})"
+        notes[(str(protocol), str(variant))] = f"{done} of {planned} {unit} done ({'; '.join(seeds)})"
     return notes
 
 
@@ -394,8 +438,9 @@ def group_masks(protocol: str, frame: pd.DataFrame) -> dict[str, pd.Series]:
             for item in row:
                 position, name = item.split(":", 1)
                 names[int(position)] = name
-        return {name: items.map(lambda row, n=name: any(i.split(":", 1)[1] == n for i in row)).astype(bool)
-                for _, name in sorted(names.items())}
+        # a run stored before groups took the datasets' display names still reports CASME II, not casme2
+        return {dataset_display_name(name): items.map(lambda row, n=name: any(i.split(":", 1)[1] == n for i in row))
+                .astype(bool) for _, name in sorted(names.items())}
     from mebench.errors import PluginLoadError, UnknownNameError
     from mebench.protocol import make_protocol
 
@@ -407,8 +452,9 @@ def group_masks(protocol: str, frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def tidy_results(preds: pd.DataFrame) -> pd.DataFrame:
-    """Columns: method (variant label), protocol, data, epoch_selection, tuning (nested, test-scored, fixed, or empty
-    when no search ran), leaky, group, seed, metric, value, n."""
+    """Columns: method (variant label), protocol, data, preset and overrides (the --param values; where the
+    predictions have them), epoch_selection, tuning (nested, test-scored, fixed, or empty when no search ran), leaky,
+    group, seed, metric, value, n."""
     rows = []
     if "tuning" not in preds.columns:
         preds = preds.assign(tuning="")
@@ -418,34 +464,58 @@ def tidy_results(preds: pd.DataFrame) -> pd.DataFrame:
         n_classes = len(json.loads(part["class_names"].iloc[0]))
         tuning = str(part["tuning"].iloc[0])
         leaky = bool(part["leaky"].iloc[0]) if "leaky" in part.columns else selection in LEAKY
-        for group, mask in group_masks(protocol, part).items():
+        made = {k: str(part[k].iloc[0]) for k in ("preset", "overrides") if k in part.columns}  # what produced it
+        for group, mask in group_masks(str(protocol), part).items():
             sel = part[mask.to_numpy()]
             if sel.empty:
                 continue
             values = scores(sel["y_true"].to_numpy(), sel["y_pred"].to_numpy(), n_classes)
             for metric in METRICS:
-                rows.append(dict(method=variant, protocol=protocol, data=data, epoch_selection=selection,
-                                 tuning=tuning, leaky=leaky, group=group, seed=int(seed), metric=metric,
-                                 value=float(values[metric]), n=len(sel)))
+                rows.append(dict(method=variant, protocol=protocol, data=data, **made, epoch_selection=selection,
+                                 tuning=tuning, leaky=leaky, group=group, seed=int(cast(SupportsInt, seed)),
+                                 metric=metric, value=float(values[metric]), n=len(sel)))
     return pd.DataFrame(rows)
 
 
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (over seeds, ddof=1; NaN for one seed) and number of seeds per method, group and metric."""
-    keys = [k for k in ("method", "protocol", "data", "epoch_selection", "tuning", "leaky", "group", "metric")
-            if k in results.columns]
-    out = results.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", seeds="count").reset_index()
-    return out
-
-
 def predictions_csv_frame(preds: pd.DataFrame) -> pd.DataFrame:
-    """One row per test sample and seed, with the class names beside the indices."""
+    """One row per test sample and seed, with the class names beside the indices and one `p_<class>` column per
+    class name of the report: the sample's stored class probability (empty for a class its cell does not have)."""
     names = preds["class_names"].map(json.loads)
     out = preds[["variant", "protocol", "epoch_selection", "seed", "fold", "dataset", "subject", "sample", "y_true", "y_pred"]].copy()
     out = out.rename(columns={"variant": "method"})
     out["label_true"] = [n[i] for n, i in zip(names, preds["y_true"])]
     out["label_pred"] = [n[i] for n, i in zip(names, preds["y_pred"])]
-    out.insert(out.columns.get_loc("epoch_selection") + 1, "tuning",
+    out.insert(cast(int, out.columns.get_loc("epoch_selection")) + 1, "tuning",  # a unique column: its position
                preds["tuning"].to_numpy() if "tuning" in preds.columns else "")
     out["leaky"] = preds["leaky"].to_numpy()
-    return out
+    classes = list(dict.fromkeys(c for n in dict.fromkeys(preds["class_names"]) for c in json.loads(n)))
+    probabilities = pd.DataFrame(
+        [_class_probabilities(row, n) for row, n in zip(preds.get("proba", [None] * len(preds)), names)],
+        columns=classes, index=out.index, dtype=float)
+    return pd.concat([out, probabilities.add_prefix("p_")], axis=1)
+
+
+def _class_probabilities(proba, names: list[str]) -> dict[str, float]:
+    """class name -> stored probability; nothing where the database holds none for the sample (an empty list)."""
+    values = json.loads(proba) if isinstance(proba, str) and proba else []
+    return dict(zip(names, values)) if isinstance(values, list) and len(values) == len(names) else {}
+
+
+def fold_results(preds: pd.DataFrame) -> pd.DataFrame:
+    """One row per method variant, seed and fold: its test subjects (`dataset`, `subject`; several joined by
+    ", "), the number of test samples and the fold's own accuracy, UF1 and UAR."""
+    if "tuning" not in preds.columns:
+        preds = preds.assign(tuning="")
+    rows = []
+    for (variant, protocol, selection, tuning, seed, fold), part in preds.groupby(
+            ["variant", "protocol", "epoch_selection", "tuning", "seed", "fold"], sort=False):
+        values = scores(part["y_true"].to_numpy(), part["y_pred"].to_numpy(),
+                        len(json.loads(part["class_names"].iloc[0])))
+        rows.append(dict(method=variant, protocol=protocol, epoch_selection=selection, tuning=tuning,
+                         leaky=bool(part["leaky"].iloc[0]) if "leaky" in part.columns else selection in LEAKY,
+                         seed=int(cast(SupportsInt, seed)), fold=fold,
+                         dataset=", ".join(dict.fromkeys(part["dataset"].astype(str))),
+                         subject=", ".join(dict.fromkeys(part["subject"].astype(str))), n=len(part),
+                         accuracy=float(values["accuracy"]), uf1=float(values["uf1"]), uar=float(values["uar"])))
+    return pd.DataFrame(rows, columns=["method", "protocol", "epoch_selection", "tuning", "leaky", "seed", "fold",
+                                       "dataset", "subject", "n", "accuracy", "uf1", "uar"])

@@ -39,7 +39,6 @@ subjects in which each resample draws the same subjects for every seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -63,7 +62,6 @@ __all__ = [
     "friedman",
     "nemenyi_q",
     "nemenyi_cd",
-    "cd_diagram",
 ]
 
 PREDICTION_COLUMNS = ["method", "seed", "fold", "dataset", "subject", "sample", "y_true", "y_pred"]
@@ -510,7 +508,8 @@ def summary_with_ci(predictions: pd.DataFrame, n_classes: int, *, groups=None, n
             y, p = part["y_true"].to_numpy(np.int64), part["y_pred"].to_numpy(np.int64)
             subj, run = part["subject_key"].to_numpy(str), part["seed"].to_numpy()
             for metric, score in FROM_CONFUSION.items():
-                values = [score(confusion_matrix(y[run == s], p[run == s], n_classes)) for s in pd.unique(run)]
+                values = [float(score(confusion_matrix(y[run == s], p[run == s], n_classes)))  # already a float
+                          for s in pd.unique(run)]
                 low, high = bootstrap_ci(y, p, subj, n_classes, metric, n_resamples, seed, level, repeats=run)
                 rows.append(dict(method=method, group=group, metric=metric, mean=float(np.mean(values)),
                                  std=float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
@@ -585,75 +584,10 @@ def nemenyi_cd(k_methods: int, n_blocks: int, alpha: float = 0.05) -> float:
     return nemenyi_q(k_methods, alpha) * float(np.sqrt(k_methods * (k_methods + 1) / (6.0 * n_blocks)))
 
 
-def _cliques(ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
-    """Maximal runs (i, j) of rank-sorted methods whose ranks differ by less than ``cd``."""
-    out, last = [], -1
-    for i in range(len(ranks)):
-        j = i
-        while j + 1 < len(ranks) and ranks[j + 1] - ranks[i] < cd:
-            j += 1
-        if j > i and j > last:  # not contained in the previous run
-            out.append((i, j))
-            last = j
-    return out
+def __getattr__(name: str):
+    """``cd_diagram`` moved to reports.figures (a drawing, not a statistic); still importable from here."""
+    if name == "cd_diagram":
+        from mebench.reports.figures import cd_diagram
 
-
-def cd_diagram(avg_ranks: Mapping[str, float], cd: float, ax=None, title: str | None = None):
-    """Critical-difference diagram (Demšar 2006, Fig. 1): returns the matplotlib figure.
-
-    Methods hang off a rank axis (rank 1, the best, on the left); the better half is labelled on
-    the left, the rest on the right. A bar of length CD sits above the axis, and thick bars
-    below it join methods whose average ranks differ by less than CD (not significantly
-    different). Method labels carry ``gid="cd-method"`` so they can be found again.
-    """
-    import matplotlib.pyplot as plt
-
-    if not avg_ranks:
-        raise DataError("cd_diagram needs at least one method")
-    items = sorted(avg_ranks.items(), key=lambda kv: kv[1])
-    names, ranks = [n for n, _ in items], np.array([r for _, r in items], dtype=float)
-    k = len(names)
-    lo, hi = min(1.0, np.floor(ranks.min())), max(float(k), np.ceil(ranks.max()))
-    cliques = _cliques(ranks, cd)
-    n_left = (k + 1) // 2
-    step, bar_gap = 0.25, 0.12
-    top_of_labels = -0.2 - bar_gap * len(cliques)  # label lines start below the clique bars
-    depth = top_of_labels - step * (max(n_left, k - n_left) + 1)
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, max(2.0, 1.2 + 0.3 * k + 0.15 * len(cliques))))
-    fig = ax.figure
-    ax.set_axis_off()
-    span = hi - lo
-    ax.set_xlim(lo - 0.35 * span - 0.5, hi + 0.35 * span + 0.5)
-    ax.set_ylim(depth, 0.9)
-
-    # Rank axis with integer ticks.
-    ax.plot([lo, hi], [0, 0], color="black", lw=1)
-    for t in np.arange(lo, hi + 1e-9):
-        ax.plot([t, t], [0, 0.06], color="black", lw=1)
-        ax.text(t, 0.1, f"{t:g}", ha="center", va="bottom", fontsize=9)
-    # CD bar above the axis.
-    if np.isfinite(cd) and cd > 0:
-        ax.plot([lo, lo + cd], [0.55, 0.55], color="black", lw=1.5)
-        for x in (lo, lo + cd):
-            ax.plot([x, x], [0.5, 0.6], color="black", lw=1)
-        ax.text(lo + cd / 2, 0.62, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
-    # Methods: elbow lines from the axis to labels at the sides.
-    for idx, (name, r) in enumerate(zip(names, ranks)):
-        left = idx < n_left
-        row = idx if left else k - 1 - idx  # outermost methods get the lowest lines
-        y = top_of_labels - step * (row + 1)
-        x_end = lo - 0.1 * span - 0.2 if left else hi + 0.1 * span + 0.2
-        ax.plot([r, r, x_end], [0, y, y], color="black", lw=0.8)
-        ax.text(x_end + (-0.05 if left else 0.05), y, name, ha="right" if left else "left", va="center",
-                fontsize=10, gid="cd-method")
-        ax.text(r + (-0.03 if left else 0.03), y + 0.03, f"{r:.2f}", ha="right" if left else "left",
-                va="bottom", fontsize=7, color="dimgray")
-    # Cliques of methods not significantly different.
-    for c, (i, j) in enumerate(cliques):
-        y = -0.15 - bar_gap * c
-        ax.plot([ranks[i] - 0.03, ranks[j] + 0.03], [y, y], color="black", lw=3, solid_capstyle="round")
-    if title:
-        ax.set_title(title)
-    return fig
+        return cd_diagram
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,10 +1,13 @@
-"""Paper tables: booktabs LaTeX, Markdown and a terminal rendering of the same numbers.
+"""Paper tables: one table model per table, rendered as booktabs LaTeX, Markdown, HTML and plain text.
 
-All writers take a report summary (:func:`reports.analysis.summary_table` or
-:func:`reports.results.summarise`: method, protocol, group, metric, mean, std, seeds, leaky and,
-for the per-dataset tables, ci_low / ci_high). Markers:
+:func:`results_model` (methods x groups x {UF1, UAR}) and :func:`dataset_model` (one section per reporting
+group: UF1, UAR and accuracy with confidence intervals) build a :class:`TableModel` once from a report summary
+(:func:`reports.analysis.summary_table`: method, protocol, group, metric,
+mean, std, seeds, leaky and, for the per-dataset table, ci_low / ci_high; preset, overrides and data when
+known). :func:`latex`, :func:`markdown`, :func:`html_table` and :func:`terminal` render a model; the marks
+are the model's:
 
-* best of a column in bold, second best underlined (LaTeX) or in italics (Markdown), among the
+* best of a column in bold, second best underlined (LaTeX) or in italics (Markdown, HTML), among the
   measured rows, compared at the printed precision;
 * ``*`` on a UF1 that differs significantly from the reference method's (``significant``);
 * ``†`` on results obtained with a leaky (oracle) epoch selection or a test-scored hyperparameter search;
@@ -17,18 +20,25 @@ The LaTeX needs only ``\\usepackage{booktabs}``.
 
 from __future__ import annotations
 
+import html
 import math
-from dataclasses import dataclass
+import re
+import shutil
+import textwrap
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import pandas as pd
 
 from mebench.errors import ConfigError
+from mebench.protocol import dataset_display_name
 from mebench.reports.results import METRIC_LABELS
 
 TABLE_METRICS = ("uf1", "uar")
 DATASET_METRICS = ("uf1", "uar", "accuracy")
 DIGITS = 4
+LABEL_PREFIX = "mebench"  # \label{tab:mebench-composite}
+TERMINAL_WIDTH = 80  # when the terminal's width is unknown
 
 
 @dataclass(frozen=True)
@@ -58,80 +68,114 @@ class NumberFormat:
 
 
 PLAIN = NumberFormat()
-DAGGER_NOTE = (r"$^\dagger$ Epoch chosen per test subject by its test accuracy (the published HTNet protocol; "
-               r"oracle-stop: CausalNet's, the first best epoch, training stopped at 100\%): "
-               r"model selection on test data, so these figures are optimistic.")
-DAGGER_NOTE_TEXT = ("† Epoch chosen per test subject by its test accuracy (the published HTNet protocol; oracle-stop: "
+
+
+def p_value_text(p: float) -> str:
+    """A p-value as every table and note prints it: three decimals, or ``< 0.001``; ``--`` when not computed."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "--"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_value_statement(p: float) -> str:
+    """``p = 0.012`` or ``p < 0.001``."""
+    text = p_value_text(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def check_label_prefix(prefix: str) -> str:
+    """--label-prefix: letters, digits, ``-``, ``_``, ``.`` and ``:`` (what a LaTeX label holds safely)."""
+    if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]*", prefix):
+        raise ConfigError(f"--label-prefix {prefix!r}: letters, digits, '-', '_', '.' and ':' only, starting with a "
+                          "letter or digit (the tables' labels become tab:PREFIX-PROTOCOL)")
+    return prefix
+
+
+# ----------------------------------------------------------------------------------------------- the model
+
+# Row marks, in the order they follow a row's name: symbol in LaTeX, in text, and its word for the terminal.
+MARKS = {"published": (r"$^\S$", "§", "published"), "leaky": (r"$^\dagger$", "†", "leaky"),
+         "incomplete": (r"$^\ddagger$", "‡", "incomplete"), "mixed": (r"$^\P$", "¶", "mixed versions"),
+         "significant": ("$^{*}$", "*", "significant")}
+MIXED_MARK, MIXED_MARK_TEX = MARKS["mixed"][1], MARKS["mixed"][0]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table: a score (``group`` and ``metric``), its confidence interval, or text about the row
+    (``key``: ``selection``, ``tuning``)."""
+
+    kind: str  # "score", "ci" or "text"
+    label: str
+    group: str = ""
+    metric: str = ""
+    key: str = ""
+
+    @property
+    def id(self) -> tuple[str, str, str]:
+        return (self.kind, self.group, self.metric or self.key)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A score (mean and std over seeds, the CI of the mean when known) with its marks, or a text."""
+
+    mean: float = math.nan
+    std: float = math.nan
+    ci: tuple[float, float] | None = None
+    rank: str | None = None  # "best" or "second"
+    significant: bool = False
+    text: str | None = None
+
+
+@dataclass
+class Row:
+    label: str
+    cells: dict[tuple[str, str, str], Cell]  # Column.id -> cell; a missing one prints "--"
+    marks: tuple[str, ...] = ()  # keys of MARKS
+    section: str = ""  # the reporting group of a per-dataset table's row
+    published: bool = False
+
+
+@dataclass(frozen=True)
+class Footnote:
+    """A note below the table, after the symbol of the mark it explains (``mark``: a key of MARKS, or none)."""
+
+    tex: str
+    text: str
+    mark: str | None = None
+
+
+@dataclass
+class TableModel:
+    """One table, built once from the summary; every renderer prints this. ``caption`` is plain text; the
+    renderers add how they mark the best and second best values."""
+
+    kind: str  # "results" (methods x groups) or "datasets" (a section per group)
+    protocol: str
+    columns: list[Column]
+    rows: list[Row]
+    caption: str
+    label: str
+    footnotes: list[Footnote] = field(default_factory=list)
+    fmt: NumberFormat = PLAIN
+
+    def score_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.kind != "text"]
+
+    def sections(self) -> list[str]:
+        return list(dict.fromkeys(r.section for r in self.rows))
+
+
+DAGGER_NOTE_TEXT = ("Epoch chosen per test subject by its test accuracy (the published HTNet protocol; oracle-stop: "
                     "CausalNet's, the first best epoch, training stopped at 100%): "
                     "model selection on test data, so these figures are optimistic.")
-TUNING_DAGGER_NOTE = (r"$^\dagger$ (test-scored) Configuration chosen by its UF1 on the test predictions pooled over "
-                      r"all folds, among every configuration of the grid (the published practice): model selection on "
-                      r"test data, so these figures are optimistic.")
-TUNING_DAGGER_NOTE_TEXT = ("† (test-scored) Configuration chosen by its UF1 on the test predictions pooled over all folds, "
-                           "among every configuration of the grid (the published practice): model selection on test "
-                           "data, so these figures are optimistic.")
+TUNING_DAGGER_NOTE_TEXT = ("(test-scored) Configuration chosen by its UF1 on the test predictions pooled over all "
+                           "folds, among every configuration of the grid (the published practice): model selection on "
+                           "test data, so these figures are optimistic.")
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                 "<": r"\textless{}", ">": r"\textgreater{}"}
-
-
-def _incomplete_of(incomplete: Mapping[tuple[str, str], str] | None, protocol: str, part: pd.DataFrame) -> dict[str, str]:
-    """The incomplete methods among the table's rows."""
-    shown = set(part["method"])
-    return {m: text for (p, m), text in (incomplete or {}).items() if p == protocol and m in shown}
-
-
-def _incomplete_note(missing: Mapping[str, str], tex: bool) -> str:
-    mark = r"$^\ddagger$" if tex else "‡"
-    items = "; ".join(f"{_tex_escape(m) if tex else m}: {text}" for m, text in missing.items())
-    return (f"{mark} Incomplete: some folds have no result, so these scores pool fewer test samples than the "
-            f"protocol has: {items}.")
-
-
-MIXED_MARK, MIXED_MARK_TEX = "¶", r"$^\P$"
-
-
-def _mixed_note(mixed: Mapping[str, str], tex: bool) -> str:
-    """The footnote of the ¶ mark: which versions computed the cells of each marked row."""
-    mark = MIXED_MARK_TEX if tex else MIXED_MARK
-    items = "; ".join(f"{_tex_escape(m) if tex else m}: {_tex_escape(text) if tex else text}"
-                      for m, text in mixed.items())
-    return (f"{mark} Mixed versions: the cells of these rows were computed by different versions of the method or "
-            f"of mebench, so each pools results of different code: {items}.")
-
-
-def _dagger_notes(part: pd.DataFrame, tex: bool, published_leaky: bool = False) -> list[str]:
-    """The footnotes of the † mark that the table's leaky rows need: the epoch chosen on the test subject
-    (oracle, oracle-stop, published rows) and/or the configuration chosen on the test predictions (test-scored)."""
-    leaky = part[part["leaky"].astype(bool)] if "leaky" in part.columns else part.iloc[0:0]
-    tuned = leaky["tuning"].eq("test-scored") if "tuning" in leaky.columns else pd.Series(False, index=leaky.index)
-    epoch = leaky["epoch_selection"].isin(("oracle", "oracle-stop")) if "epoch_selection" in leaky.columns \
-        else pd.Series(True, index=leaky.index)
-    notes = []
-    if published_leaky or epoch.any() or (len(leaky) and not tuned.any()):
-        notes.append(DAGGER_NOTE if tex else DAGGER_NOTE_TEXT)
-    if tuned.any():
-        notes.append(TUNING_DAGGER_NOTE if tex else TUNING_DAGGER_NOTE_TEXT)
-    return notes
-
-
-def _search_notes(searches: Mapping[tuple[str, str], str] | None, protocol: str, part: pd.DataFrame,
-                  tex: bool) -> list[str]:
-    """One footnote per row whose configuration a hyperparameter search chose: the rule, the grid, the choice."""
-    shown = list(dict.fromkeys(part["method"]))
-    items = [(m, (searches or {}).get((protocol, m))) for m in shown]
-    if tex:
-        return [rf"Hyperparameter search, {_tex_escape(m)}: {_tex_escape(text)}." for m, text in items if text]
-    return [f"Hyperparameter search, {_md_escape(m)}: {_md_escape(text)}." for m, text in items if text]
-
-
-def _groups_in_order(summary: pd.DataFrame) -> list[str]:
-    groups = list(dict.fromkeys(summary["group"]))
-    return ["Full"] + [g for g in groups if g != "Full"] if "Full" in groups else groups
-
-
-def _fmt(mean: float, std: float, fmt: NumberFormat = PLAIN) -> str:
-    return fmt.num(mean) if math.isnan(std) else f"{fmt.num(mean)} ± {fmt.num(std)}"
 
 
 def _tex_escape(text: str) -> str:
@@ -146,8 +190,83 @@ def _tex_escape(text: str) -> str:
     return "{}" + out if out.startswith("[") else out  # a leading [ would read as an option of \\
 
 
+def _tex_prose(text: str) -> str:
+    """Plain prose (a caption, a note) in LaTeX: escaped, with ±, – and < as LaTeX writes them."""
+    return _tex_escape(text).replace("±", r"$\pm$").replace("–", "--").replace(r"\textless{}", "$<$")
+
+
 def _md_escape(text: str) -> str:
     return str(text).replace("|", r"\|")
+
+
+def _both(text: str) -> Footnote:
+    return Footnote(_tex_prose(text), text)
+
+
+def _incomplete_of(incomplete: Mapping[tuple[str, str], str] | None, protocol: str,
+                   part: pd.DataFrame) -> dict[str, str]:
+    """The incomplete methods among the table's rows."""
+    shown = set(part["method"])
+    return {m: text for (p, m), text in (incomplete or {}).items() if p == protocol and m in shown}
+
+
+def _listed(items: Mapping[str, str], tex: bool) -> str:
+    return "; ".join(f"{_tex_escape(m) if tex else m}: {_tex_escape(t) if tex else t}" for m, t in items.items())
+
+
+def _incomplete_note(missing: Mapping[str, str]) -> Footnote:
+    head = "Incomplete: some folds have no result, so these scores pool fewer test samples than the protocol has: "
+    # the missing-fold texts are mebench's own words (no LaTeX specials but the names)
+    return Footnote(head + "; ".join(f"{_tex_escape(m)}: {t}" for m, t in missing.items()) + ".",
+                    head + "; ".join(f"{m}: {t}" for m, t in missing.items()) + ".", "incomplete")
+
+
+def _mixed_note(mixed: Mapping[str, str]) -> Footnote:
+    """The footnote of the ¶ mark: which versions computed the cells of each marked row."""
+    head = ("Mixed versions: the cells of these rows were computed by different versions of the method or "
+            "of mebench, so each pools results of different code: ")
+    return Footnote(head + _listed(mixed, tex=True) + ".", head + _listed(mixed, tex=False) + ".", "mixed")
+
+
+def _dagger_notes(part: pd.DataFrame, published_leaky: bool = False) -> list[Footnote]:
+    """The footnotes of the † mark that the table's leaky rows need: the epoch chosen on the test subject
+    (oracle, oracle-stop, published rows) and/or the configuration chosen on the test predictions (test-scored)."""
+    leaky = part[part["leaky"].astype(bool)] if "leaky" in part.columns else part.iloc[0:0]
+    tuned = leaky["tuning"].eq("test-scored") if "tuning" in leaky.columns else pd.Series(False, index=leaky.index)
+    epoch = leaky["epoch_selection"].isin(("oracle", "oracle-stop")) if "epoch_selection" in leaky.columns \
+        else pd.Series(True, index=leaky.index)
+    notes = []
+    if published_leaky or epoch.any() or (len(leaky) and not tuned.any()):
+        notes.append(Footnote(_tex_escape(DAGGER_NOTE_TEXT), DAGGER_NOTE_TEXT, "leaky"))
+    if tuned.any():
+        notes.append(Footnote(_tex_escape(TUNING_DAGGER_NOTE_TEXT), TUNING_DAGGER_NOTE_TEXT, "leaky"))
+    return notes
+
+
+def _search_notes(searches: Mapping[tuple[str, str], str] | None, protocol: str, part: pd.DataFrame) -> list[Footnote]:
+    """One footnote per row whose configuration a hyperparameter search chose: the rule, the grid, the choice."""
+    shown = list(dict.fromkeys(part["method"]))
+    items = [(m, (searches or {}).get((protocol, m))) for m in shown]
+    return [Footnote(rf"Hyperparameter search, {_tex_escape(m)}: {_tex_escape(text)}.",
+                     f"Hyperparameter search, {m}: {text}.") for m, text in items if text]
+
+
+def _significance_note(reference: str, alpha: float) -> Footnote:
+    body = ("UF1 significantly different from {ref} (the reference): paired permutation test over subjects on the "
+            "seed-mean pooled UF1 difference (all seeds at once), Holm-adjusted across the compared methods, "
+            "p {lt} {alpha:g}.")
+    return Footnote(body.format(ref=_tex_escape(reference), lt="$<$", alpha=alpha),
+                    body.format(ref=reference, lt="<", alpha=alpha), "significant")
+
+
+def _published_note(source: str) -> Footnote:
+    head = "Published figures (one run each, not measured by mebench), from "
+    return Footnote(head + _tex_escape(source), head + source, "published")
+
+
+def _groups_in_order(summary: pd.DataFrame) -> list[str]:
+    groups = list(dict.fromkeys(summary["group"]))
+    return ["Full"] + [g for g in groups if g != "Full"] if "Full" in groups else groups
 
 
 def _ranks(values: list[float], fmt: NumberFormat = PLAIN) -> dict[float, str]:
@@ -161,78 +280,83 @@ def _seeds_text(seeds: pd.Series) -> str:
     if seeds.empty:
         return "seeds"
     lo, hi = int(seeds.min()), int(seeds.max())
-    return f"{hi} seed{'s' if hi != 1 else ''}" if lo == hi else f"{lo}--{hi} seeds"
+    return f"{hi} seed{'s' if hi != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
 
 
 def _part(summary: pd.DataFrame, protocol: str, metrics) -> pd.DataFrame:
-    return summary[(summary["protocol"] == protocol) & summary["metric"].isin(metrics)]
+    part = summary[(summary["protocol"] == protocol) & summary["metric"].isin(metrics)]
+    # groups by the datasets' display names (casme2 -> CASME II), whichever protocol named them
+    return part.assign(group=part["group"].map(dataset_display_name)) if len(part) else part
 
 
 def _published_part(published: pd.DataFrame | None, protocol: str, metrics) -> pd.DataFrame:
     if published is None or published.empty:
-        return pd.DataFrame(columns=["method", "group", "metric", "mean", "std", "leaky"])
+        return pd.DataFrame(columns=["method", "group", "metric", "mean", "std", "leaky", "epoch_selection"])
     return _part(published, protocol, metrics)
 
 
-class _Cells:
-    """Lookup of (method, group, metric) -> row, with the best/second ranking per column. Rows of `unranked`
+class _Ranking:
+    """(method, group, metric) -> summary row, with the best/second ranking per column. Rows of `unranked`
     methods (incomplete ones: they pool fewer samples) are neither ranked nor marked."""
 
-    def __init__(self, part: pd.DataFrame, groups: list[str], metrics, fmt: NumberFormat = PLAIN,
-                 unranked: Iterable[str] = ()):
+    def __init__(self, part: pd.DataFrame, metrics, fmt: NumberFormat, unranked: Iterable[str] = ()):
         self.fmt = fmt
         self.unranked = set(unranked)
         self.rows = {(r.method, r.group, r.metric): r for r in part.itertuples()}
+        columns = {(g, m) for (_, g, m) in self.rows}
         self.ranks = {(g, m): _ranks([r.mean for (meth, rg, rm), r in self.rows.items()
                                       if (rg, rm) == (g, m) and meth not in self.unranked], fmt)
-                      for g in groups for m in metrics}
+                      for g, m in columns}
 
-    def mark(self, method: str, group: str, metric: str) -> str | None:
-        row = self.rows.get((method, group, metric))
-        if row is None or method in self.unranked:
+    def cell(self, method: str, group: str, metric: str, significant: bool = False) -> Cell | None:
+        r = self.rows.get((method, group, metric))
+        if r is None:
             return None
-        return self.ranks[(group, metric)].get(self.fmt.key(row.mean))
+        rank = None if method in self.unranked else self.ranks[(group, metric)].get(self.fmt.key(r.mean))
+        ci = (r.ci_low, r.ci_high) if hasattr(r, "ci_low") else None
+        return Cell(mean=r.mean, std=r.std, ci=ci, rank=rank, significant=significant)
 
 
-PM_MACRO = "mebenchpm"
-# Mean over the std in a smaller font, two lines in one cell: keeps eight score columns within a
-# page. Defined with \providecommand, so a document may define its own \mebenchpm{mean}{std} first.
-PM_DEFINITION = (rf"\providecommand{{\{PM_MACRO}}}[2]{{\begin{{tabular}}[c]{{@{{}}c@{{}}}}#1\\[-1pt]"
-                 r"{\scriptsize$\pm$\,#2}\end{tabular}}")
-TEX_HEADER = ["% Written by mebench report. Needs \\usepackage{booktabs}; \\input{} as it is.", PM_DEFINITION]
+# What produced a row: stated once in the caption when every row shares it, else on each row that lacks it.
+PROVENANCE = (("preset", "preset: {}", " [{}]"), ("overrides", "parameters: {}", " ({})"), ("data", "data: {}", " @{}"))
 
 
-def _tex_cell(mean: float, std: float, mark: str | None = None, star: bool = False, fmt: NumberFormat = PLAIN) -> str:
-    """A score cell: the mean (bold if best, underlined if second, a star after it when significant)
-    and the std below it (none for a single seed)."""
-    text = fmt.num(mean)
-    text = rf"\textbf{{{text}}}" if mark == "best" else rf"\underline{{{text}}}" if mark == "second" else text
-    if star:
-        text += r"\rlap{$^{*}$}"
-    return text if math.isnan(std) else rf"\{PM_MACRO}{{{text}}}{{{fmt.num(std)}}}"
+def provenance(part: pd.DataFrame) -> tuple[str, dict[str, str]]:
+    """(the caption's statement, method -> what its label must add), for tables and figures alike."""
+    shared, per_row = [], {m: "" for m in dict.fromkeys(part["method"])}
+    for column, caption, qualifier in PROVENANCE:
+        if column not in part.columns:
+            continue
+        values = part.drop_duplicates("method").set_index("method")[column].fillna("").astype(str)
+        if values.nunique() == 1:
+            if values.iloc[0]:
+                shared.append(caption.format(values.iloc[0]))
+            continue
+        for method, value in values.items():
+            added = qualifier.format(value)
+            if value and added not in method and value not in method:
+                per_row[method] += added
+    statement = "; ".join(shared)
+    return (statement[:1].upper() + statement[1:] + "." if statement else ""), per_row
 
 
-def _significance_note(reference: str | None, alpha: float, tex: bool) -> str:
-    star = "$^{*}$" if tex else "*"
-    ref = _tex_escape(reference) if tex else reference
-    return (f"{star} UF1 significantly different from {ref} (the reference): paired permutation test over "
-            f"subjects on the seed-mean pooled UF1 difference (all seeds at once), Holm-adjusted across the compared "
-            f"methods, p {'$<$' if tex else '<'} {alpha:g}.")
+def _row_marks(method: str, leaky: set, missing: Mapping, versions: Mapping) -> tuple[str, ...]:
+    return tuple(k for k, on in (("leaky", method in leaky), ("incomplete", method in missing),
+                                 ("mixed", method in versions)) if on)
 
 
-def _published_note(source: str, tex: bool) -> str:
-    mark = r"$^\S$" if tex else "§"
-    return (f"{mark} Published figures (one run each, not measured by mebench), from "
-            f"{_tex_escape(source) if tex else source}")
+def _label(prefix: str, *parts: str) -> str:
+    return "tab:" + "-".join((check_label_prefix(prefix), *parts))
 
 
-def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None, *,
-                significant: set | frozenset = frozenset(), reference: str | None = None, alpha: float = 0.05,
-                published: pd.DataFrame | None = None, published_source: str = "",
-                incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
-                mixed: Mapping[tuple[str, str], str] | None = None,
-                searches: Mapping[tuple[str, str], str] | None = None) -> str:
-    """Methods x groups x {UF1, UAR}: mean ± std over seeds, best in bold, second underlined.
+def results_model(summary: pd.DataFrame, protocol: str, *, significant: set | frozenset = frozenset(),
+                  reference: str | None = None, alpha: float = 0.05, published: pd.DataFrame | None = None,
+                  published_source: str = "", incomplete: Mapping[tuple[str, str], str] | None = None,
+                  fmt: NumberFormat = PLAIN, mixed: Mapping[tuple[str, str], str] | None = None,
+                  searches: Mapping[tuple[str, str], str] | None = None,
+                  label_prefix: str = LABEL_PREFIX) -> TableModel:
+    """Methods x groups x {UF1, UAR}: mean ± std over seeds, with each row's epoch selection (and its
+    hyperparameter-search rule when a search ran).
 
     ``significant``: (protocol, method, group) whose UF1 differs from ``reference``'s (marked *).
     ``published``: rows of :func:`reports.published.published_summary`, shown below the measured
@@ -244,227 +368,349 @@ def latex_table(summary: pd.DataFrame, protocol: str, caption: str | None = None
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
     groups = _groups_in_order(part)
-    methods = list(dict.fromkeys(part["method"]))
     missing = _incomplete_of(incomplete, protocol, part)
     versions = _incomplete_of(mixed, protocol, part)
-    cells = _Cells(part, groups, TABLE_METRICS, fmt, unranked=missing)
+    ranking = _Ranking(part, TABLE_METRICS, fmt, unranked=missing)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
-    cols = "l" + "cc" * len(groups)
-    # table*: eight score columns span both columns of a two-column paper.
-    lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
-             rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
-    lines.append("Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(g)}}}" for g in groups) + r" \\")
-    lines.append("".join(rf"\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(groups))))
-    lines.append(" & " + " & ".join("UF1 & UAR" for _ in groups) + r" \\")
-    lines.append(r"\midrule")
-    for meth in methods:
-        name = (_tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
-                + (r"$^\ddagger$" if meth in missing else "") + (MIXED_MARK_TEX if meth in versions else ""))
-        row = []
+    selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
+    tuning = dict(zip(part["method"], part["tuning"])) if "tuning" in part.columns else {}
+    with_tuning = any(isinstance(t, str) and t for t in tuning.values())
+    columns = [Column("text", "Epoch selection", key="selection")] \
+        + ([Column("text", "Tuning", key="tuning")] if with_tuning else []) \
+        + [Column("score", METRIC_LABELS[m], g, m) for g in groups for m in TABLE_METRICS]
+    statement, qualifiers = provenance(part)
+    rows = []
+    for meth in dict.fromkeys(part["method"]):
+        cells = {("text", "", "selection"): Cell(text=str(selection.get(meth, "")))}
+        if with_tuning:
+            cells[("text", "", "tuning")] = Cell(text=str(tuning.get(meth, "") or ""))
         for g in groups:
             for m in TABLE_METRICS:
-                r = cells.rows.get((meth, g, m))
-                if r is None:
-                    row.append("--")
-                    continue
-                star = m == "uf1" and (protocol, meth, g) in significant
-                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), star, fmt))
-        lines.append(name + " & " + " & ".join(row) + r" \\")
-    pub_methods = list(dict.fromkeys(pub["method"]))
-    pub_leaky: set = set()
-    if pub_methods:
-        lines.append(r"\midrule")
-        pub_cells = {(r.method, r.group, r.metric): r.mean for r in pub.itertuples()}
-        pub_leaky = set(pub.loc[pub["leaky"].astype(bool), "method"])
-        for meth in pub_methods:
-            name = _tex_escape(meth) + r"$^\S$" + (r"$^\dagger$" if meth in pub_leaky else "")
-            row = [fmt.num(pub_cells[(meth, g, m)]) if (meth, g, m) in pub_cells else "--"
-                   for g in groups for m in TABLE_METRICS]
-            lines.append(name + " & " + " & ".join(row) + r" \\")
-        leaky = leaky | pub_leaky
-    lines += [r"\bottomrule", r"\end{tabular}"]
+                cell = ranking.cell(meth, g, m, significant=m == "uf1" and (protocol, meth, g) in significant)
+                if cell is not None:
+                    cells[("score", g, m)] = cell
+        rows.append(Row(meth + qualifiers[meth], cells, _row_marks(meth, leaky, missing, versions)))
+    pub_leaky = set(pub.loc[pub["leaky"].astype(bool), "method"]) if len(pub) else set()
+    for meth in dict.fromkeys(pub["method"]):
+        mine = pub[pub["method"] == meth]
+        cells = {("text", "", "selection"): Cell(text=str(mine["epoch_selection"].iloc[0]))}
+        if with_tuning:
+            cells[("text", "", "tuning")] = Cell(text="")
+        cells.update({("score", r.group, r.metric): Cell(mean=r.mean) for r in mine.itertuples()})
+        rows.append(Row(meth, cells, ("published",) + (("leaky",) if meth in pub_leaky else ()), published=True))
     notes = []
-    if leaky:
-        notes += _dagger_notes(part, tex=True, published_leaky=bool(pub_methods) and bool(pub_leaky))
-    notes += _search_notes(searches, protocol, part, tex=True)
+    if leaky or pub_leaky:
+        notes += _dagger_notes(part, published_leaky=bool(pub_leaky))
+    notes += _search_notes(searches, protocol, part)
     if missing:
-        notes.append(_incomplete_note(missing, tex=True))
+        notes.append(_incomplete_note(missing))
     if versions:
-        notes.append(_mixed_note(versions, tex=True))
+        notes.append(_mixed_note(versions))
     if reference is not None:
-        notes.append(_significance_note(reference, alpha, tex=True))
-    if pub_methods:
-        notes.append(_published_note(published_source, tex=True))
-    for note in notes:
-        lines.append(rf"\par\smallskip\footnotesize {note}")
-    cap = caption or (f"{_tex_escape(protocol)} protocol: UF1 and UAR on predictions pooled over all folds, "
-                      f"mean $\\pm$ std over {_seeds_text(part['seeds'])}; best in bold, second underlined.")
-    lines += [rf"\caption{{{cap}}}", rf"\label{{tab:mebench-{protocol}}}", r"\end{table*}"]
-    return "\n".join(lines) + "\n"
+        notes.append(_significance_note(reference, alpha))
+    if len(pub):
+        notes.append(_published_note(published_source))
+        notes += _budget_note(part)
+    caption = (f"Protocol {protocol}: UF1 and UAR on predictions pooled over all folds, mean ± std over "
+               f"{_seeds_text(part['seeds'])}." + (f" {statement}" if statement else ""))
+    return TableModel("results", protocol, columns, rows, caption, _label(label_prefix, protocol), notes, fmt)
 
 
-def latex_dataset_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95,
-                        incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
-                        mixed: Mapping[tuple[str, str], str] | None = None) -> str:
+def _budget_note(part: pd.DataFrame) -> list[Footnote]:
+    """Beside published figures (trained with the paper's budget), the measured rows that were not."""
+    if "preset" not in part.columns:
+        return []
+    presets = part.drop_duplicates("method").set_index("method")["preset"].fillna("").astype(str)
+    other = {m: p for m, p in presets.items() if p and p != "paper"}
+    if not other:
+        return []
+    return [_both("Not the paper's budget: " + "; ".join(f"{m} ran with the {p} preset" for m, p in other.items())
+                  + ". These rows are not comparable with the published ones, trained with the paper's settings.")]
+
+
+def dataset_model(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95,
+                  incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
+                  mixed: Mapping[tuple[str, str], str] | None = None, label_prefix: str = LABEL_PREFIX) -> TableModel:
     """One section per reporting group (Full, then each dataset): UF1, UAR and accuracy as mean ± std
-    over seeds with the subject-bootstrap confidence interval of the mean; best bold, second underlined."""
+    over seeds with the subject-bootstrap confidence interval of the mean."""
     part = _part(summary, protocol, DATASET_METRICS)
     groups = _groups_in_order(part)
     missing = _incomplete_of(incomplete, protocol, part)
-    cells = _Cells(part, groups, DATASET_METRICS, fmt, unranked=missing)
-    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
     versions = _incomplete_of(mixed, protocol, part)
-    pct = f"{level * 100:g}\\%"
-    lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3.5pt}",
-             r"\begin{tabular}{lcccccc}", r"\toprule",
-             "Method & " + " & ".join(rf"{METRIC_LABELS[m]} & {pct} CI" for m in DATASET_METRICS) + r" \\",
-             r"\midrule"]
-    for i, g in enumerate(groups):
-        if i:
-            lines.append(r"\midrule")
-        lines.append(rf"\multicolumn{{7}}{{l}}{{\textit{{{_tex_escape(g)}}}}} \\")
-        for meth in dict.fromkeys(part.loc[part["group"] == g, "method"]):
-            row = []
-            for m in DATASET_METRICS:
-                r = cells.rows.get((meth, g, m))
-                if r is None:
-                    row += ["--", ""]
-                    continue
-                row.append(_tex_cell(r.mean, r.std, cells.mark(meth, g, m), fmt=fmt))
-                row.append(rf"{{\scriptsize{fmt.ci(r.ci_low, r.ci_high)}}}")
-            name = (r"\quad " + _tex_escape(meth) + (r"$^\dagger$" if meth in leaky else "")
-                    + (r"$^\ddagger$" if meth in missing else "") + (MIXED_MARK_TEX if meth in versions else ""))
-            lines.append(name + " & " + " & ".join(row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if leaky:
-        lines += [rf"\par\smallskip\footnotesize {note}" for note in _dagger_notes(part, tex=True)]
-    if missing:
-        lines.append(rf"\par\smallskip\footnotesize {_incomplete_note(missing, tex=True)}")
-    if versions:
-        lines.append(rf"\par\smallskip\footnotesize {_mixed_note(versions, tex=True)}")
-    cap = (f"{_tex_escape(protocol)} protocol per dataset: mean $\\pm$ std over {_seeds_text(part['seeds'])} of the "
-           f"pooled scores, and the {pct} confidence interval of that mean by a bootstrap over subjects "
-           f"({n_resamples} resamples of whole subjects); best in bold, second underlined.")
-    lines += [rf"\caption{{{cap}}}", rf"\label{{tab:mebench-{protocol}-datasets}}", r"\end{table*}"]
-    return "\n".join(lines) + "\n"
-
-
-def _md_marked(text: str, mark: str | None) -> str:
-    return f"**{text}**" if mark == "best" else f"_{text}_" if mark == "second" else text
-
-
-def markdown_table(summary: pd.DataFrame, protocol: str, *, significant: set | frozenset = frozenset(),
-                   reference: str | None = None, alpha: float = 0.05, published: pd.DataFrame | None = None,
-                   published_source: str = "", n_resamples: int = 2000, level: float = 0.95,
-                   incomplete: Mapping[tuple[str, str], str] | None = None, fmt: NumberFormat = PLAIN,
-                   mixed: Mapping[tuple[str, str], str] | None = None,
-                   searches: Mapping[tuple[str, str], str] | None = None) -> str:
-    """The LaTeX tables' content in Markdown: the main table (with the epoch selection of every row, and its
-    hyperparameter-search rule when a search ran) followed by the per-dataset table with confidence intervals."""
-    part = _part(summary, protocol, TABLE_METRICS)
-    pub = _published_part(published, protocol, TABLE_METRICS)
-    groups = _groups_in_order(part)
-    missing = _incomplete_of(incomplete, protocol, part)
-    cells = _Cells(part, groups, TABLE_METRICS, fmt, unranked=missing)
-    selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
+    ranking = _Ranking(part, DATASET_METRICS, fmt, unranked=missing)
     leaky = set(part.loc[part["leaky"].astype(bool), "method"])
-    versions = _incomplete_of(mixed, protocol, part)
-    mark = {m: (" †" if m in leaky else "") + (" ‡" if m in missing else "") + (f" {MIXED_MARK}" if m in versions else "")
-            for m in part["method"]}
-    tuning = dict(zip(part["method"], part["tuning"])) if "tuning" in part.columns else {}
-    with_tuning = any(isinstance(t, str) and t for t in tuning.values())
-    head = ["Method", "Epoch selection"] + (["Tuning"] if with_tuning else []) \
-        + [f"{g} {METRIC_LABELS[m]}" for g in groups for m in TABLE_METRICS]
-    lines = [f"### {protocol}: UF1 and UAR, mean ± std over {_seeds_text(part['seeds']).replace('--', '–')}", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for meth in dict.fromkeys(part["method"]):
-        row = [_md_escape(meth) + mark[meth], str(selection.get(meth, ""))]
-        if with_tuning:
-            row.append(str(tuning.get(meth, "") or ""))
-        for g in groups:
-            for m in TABLE_METRICS:
-                r = cells.rows.get((meth, g, m))
-                text = "--" if r is None else _md_marked(_fmt(r.mean, r.std, fmt), cells.mark(meth, g, m))
-                if r is not None and m == "uf1" and (protocol, meth, g) in significant:
-                    text += " \\*"
-                row.append(text)
-        lines.append("| " + " | ".join(row) + " |")
-    pub_cells = {(r.method, r.group, r.metric): r for r in pub.itertuples()}
-    for meth in dict.fromkeys(pub["method"]):
-        r0 = next(r for (mm, _, _), r in pub_cells.items() if mm == meth)
-        row = [_md_escape(meth) + " §" + (" †" if r0.leaky else ""), str(r0.epoch_selection)]
-        row += [""] if with_tuning else []
-        row += [fmt.num(pub_cells[(meth, g, m)].mean) if (meth, g, m) in pub_cells else "--"
-                for g in groups for m in TABLE_METRICS]
-        lines.append("| " + " | ".join(row) + " |")
-    notes = ["Best of each column in **bold**, second in _italics_ (measured rows only)."]
-    pub_leaky = not pub.empty and pub["leaky"].astype(bool).any()
-    if leaky or pub_leaky:
-        notes += _dagger_notes(part, tex=False, published_leaky=bool(pub_leaky))
-    notes += _search_notes(searches, protocol, part, tex=False)
-    if missing:
-        notes.append(_incomplete_note(missing, tex=False))
-    if versions:
-        notes.append(_md_escape(_mixed_note(versions, tex=False)))
-    if reference is not None:
-        notes.append(_significance_note(reference, alpha, tex=False).replace("*", "\\*", 1))
-    if not pub.empty:
-        notes.append(_published_note(published_source, tex=False))
-    lines += [""] + [f"{n}  " for n in notes]
-
-    full = _part(summary, protocol, DATASET_METRICS)
-    dcells = _Cells(full, groups, DATASET_METRICS, fmt, unranked=missing)
     pct = f"{level * 100:g}%"
-    head = ["Group", "Method"] + [x for m in DATASET_METRICS for x in (METRIC_LABELS[m], f"{pct} CI")]
-    lines += ["", f"### {protocol} per dataset: mean ± std over seeds and {pct} CI (bootstrap over subjects, "
-              f"{n_resamples} resamples)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    columns = [c for m in DATASET_METRICS
+               for c in (Column("score", METRIC_LABELS[m], metric=m), Column("ci", f"{pct} CI", metric=m))]
+    statement, qualifiers = provenance(part)
+    rows = []
     for g in groups:
-        for meth in dict.fromkeys(full.loc[full["group"] == g, "method"]):
-            row = [g, _md_escape(meth) + mark.get(meth, "")]
+        for meth in dict.fromkeys(part.loc[part["group"] == g, "method"]):
+            cells = {}
             for m in DATASET_METRICS:
-                r = dcells.rows.get((meth, g, m))
-                if r is None or "ci_low" not in full.columns:
-                    row += ["--" if r is None else _fmt(r.mean, r.std, fmt), ""]
-                    continue
-                row += [_md_marked(_fmt(r.mean, r.std, fmt), dcells.mark(meth, g, m)), fmt.ci(r.ci_low, r.ci_high)]
-            lines.append("| " + " | ".join(row) + " |")
+                cell = ranking.cell(meth, g, m)
+                if cell is not None:
+                    cells[("score", "", m)] = cells[("ci", "", m)] = cell
+            rows.append(Row(meth + qualifiers[meth], cells, _row_marks(meth, leaky, missing, versions), section=g))
+    notes = _dagger_notes(part) if leaky else []
+    if missing:
+        notes.append(_incomplete_note(missing))
+    if versions:
+        notes.append(_mixed_note(versions))
+    caption = (f"Protocol {protocol} per dataset: mean ± std over {_seeds_text(part['seeds'])} of the pooled scores, "
+               f"and the {pct} confidence interval of that mean by a bootstrap over subjects ({n_resamples} resamples "
+               f"of whole subjects)." + (f" {statement}" if statement else ""))
+    return TableModel("datasets", protocol, columns, rows, caption, _label(label_prefix, protocol, "datasets"), notes,
+                      fmt)
+
+
+# ----------------------------------------------------------------------------------------------- LaTeX
+
+PM_MACRO = "mebenchpm"
+# Mean over the std in a smaller font, two lines in one cell: keeps eight score columns within a
+# page. Defined with \providecommand, so a document may define its own \mebenchpm{mean}{std} first.
+PM_DEFINITION = (rf"\providecommand{{\{PM_MACRO}}}[2]{{\begin{{tabular}}[c]{{@{{}}c@{{}}}}#1\\[-1pt]"
+                 r"{\scriptsize$\pm$\,#2}\end{tabular}}")
+TEX_HEADER = ["% Written by mebench report. Needs \\usepackage{booktabs}; \\input{} as it is.", PM_DEFINITION]
+
+
+def _tex_cell(cell: Cell, fmt: NumberFormat) -> str:
+    """A score cell: the mean (bold if best, underlined if second, a star after it when significant)
+    and the std below it (none for a single seed)."""
+    text = fmt.num(cell.mean)
+    text = rf"\textbf{{{text}}}" if cell.rank == "best" else rf"\underline{{{text}}}" if cell.rank == "second" else text
+    if cell.significant:
+        text += r"\rlap{$^{*}$}"
+    return text if math.isnan(cell.std) else rf"\{PM_MACRO}{{{text}}}{{{fmt.num(cell.std)}}}"
+
+
+def _tex_value(model: TableModel, column: Column, row: Row) -> str:
+    cell = row.cells.get(column.id)
+    if column.kind == "ci":
+        return "" if cell is None or cell.ci is None else rf"{{\scriptsize{model.fmt.ci(*cell.ci)}}}"
+    return "--" if cell is None else _tex_cell(cell, model.fmt)
+
+
+def _tex_name(row: Row) -> str:
+    return _tex_escape(row.label) + "".join(MARKS[k][0] for k in row.marks)
+
+
+def latex(model: TableModel) -> str:
+    """booktabs LaTeX of a table model, in a table* (its score columns span both columns of a two-column paper)."""
+    columns = model.score_columns()
+    lines = [*TEX_HEADER, r"\begin{table*}[t]", r"\centering", r"\footnotesize"]
+    if model.kind == "results":
+        spans = [(g, [c for c in columns if c.group == g]) for g in dict.fromkeys(c.group for c in columns)]
+        lines += [r"\setlength{\tabcolsep}{3pt}", rf"\begin{{tabular}}{{l{'c' * len(columns)}}}", r"\toprule",
+                  "Method & " + " & ".join(rf"\multicolumn{{{len(cs)}}}{{c}}{{{_tex_escape(g)}}}" for g, cs in spans)
+                  + r" \\"]
+        starts = [2 + sum(len(cs) for _, cs in spans[:i]) for i in range(len(spans))]
+        lines.append("".join(rf"\cmidrule(lr){{{s}-{s + len(cs) - 1}}}" for s, (_, cs) in zip(starts, spans)))
+        lines += [" & " + " & ".join(c.label for c in columns) + r" \\", r"\midrule"]
+        measured = [r for r in model.rows if not r.published]
+        for i, rows in enumerate((measured, [r for r in model.rows if r.published])):
+            if i and rows:
+                lines.append(r"\midrule")
+            lines += [_tex_name(r) + " & " + " & ".join(_tex_value(model, c, r) for c in columns) + r" \\"
+                      for r in rows]
+    else:
+        lines += [r"\setlength{\tabcolsep}{3.5pt}", rf"\begin{{tabular}}{{l{'c' * len(columns)}}}", r"\toprule",
+                  "Method & " + " & ".join(c.label.replace("%", r"\%") for c in columns) + r" \\", r"\midrule"]
+        for i, section in enumerate(model.sections()):
+            if i:
+                lines.append(r"\midrule")
+            lines.append(rf"\multicolumn{{{1 + len(columns)}}}{{l}}{{\textit{{{_tex_escape(section)}}}}} \\")
+            lines += [r"\quad " + _tex_name(r) + " & " + " & ".join(_tex_value(model, c, r) for c in columns) + r" \\"
+                      for r in model.rows if r.section == section]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [rf"\par\smallskip\footnotesize {(MARKS[n.mark][0] + ' ') if n.mark else ''}{n.tex}"
+              for n in model.footnotes]
+    cap = _tex_prose(model.caption) + " Best in bold, second underlined."
+    lines += [rf"\caption{{{cap}}}", rf"\label{{{model.label}}}", r"\end{table*}"]
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- Markdown
+
+def _fmt(mean: float, std: float, fmt: NumberFormat = PLAIN) -> str:
+    return fmt.num(mean) if math.isnan(std) else f"{fmt.num(mean)} ± {fmt.num(std)}"
+
+
+def _plain_value(model: TableModel, column: Column, row: Row) -> tuple[str, str | None]:
+    """(the cell's text, its rank) in plain text."""
+    cell = row.cells.get(column.id)
+    if column.kind == "text":
+        return ("" if cell is None else cell.text or ""), None
+    if column.kind == "ci":
+        return ("" if cell is None or cell.ci is None else model.fmt.ci(*cell.ci)), None
+    if cell is None:
+        return "--", None
+    has_ci = model.kind == "results" or cell.ci is not None  # without CIs a per-dataset cell is not ranked
+    return _fmt(cell.mean, cell.std, model.fmt), cell.rank if has_ci else None
+
+
+def _md_row(model: TableModel, row: Row, columns: list[Column]) -> list[str]:
+    out = []
+    for column in columns:
+        text, rank = _plain_value(model, column, row)
+        text = f"**{text}**" if rank == "best" else f"_{text}_" if rank == "second" else text
+        if column.kind == "score" and row.cells.get(column.id, Cell()).significant:
+            text += " \\*"
+        out.append(text)
+    return out
+
+
+def _md_name(row: Row) -> str:
+    return _md_escape(row.label) + "".join(f" {MARKS[k][1]}" for k in row.marks)
+
+
+def _md_note(note: Footnote) -> str:
+    mark = "\\*" if note.mark == "significant" else MARKS[note.mark][1] if note.mark else ""
+    return (f"{mark} " if mark else "") + _md_escape(note.text)
+
+
+def markdown(model: TableModel) -> str:
+    """A table model in Markdown: a heading (the caption), the table, the footnotes (results table only: the
+    per-dataset table shares them)."""
+    if model.kind == "results":
+        head = ["Method"] + [c.label if c.kind == "text" else f"{c.group} {c.label}" for c in model.columns]
+        lines = [f"### {model.caption}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join([_md_name(r)] + _md_row(model, r, model.columns)) + " |" for r in model.rows]
+        notes = ["Best of each column in **bold**, second in _italics_ (measured rows only)."]
+        notes += [_md_note(n) for n in model.footnotes]
+        return "\n".join(lines + [""] + [f"{n}  " for n in notes]) + "\n"
+    head = ["Group", "Method"] + [c.label for c in model.columns]
+    lines = [f"### {model.caption}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([r.section, _md_name(r)] + _md_row(model, r, model.columns)) + " |" for r in model.rows]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- HTML
+
+def _html_name(row: Row) -> str:
+    return html.escape(row.label) + "".join(f"<sup>{html.escape(MARKS[k][1])}</sup>" for k in row.marks)
+
+
+def html_table(model: TableModel) -> str:
+    """A table model as an HTML ``<table>`` fragment (escaped): the caption, a header row, a row per method (a
+    section row per group in the per-dataset table), best values in ``<strong>``, second in ``<em>``, marks as
+    superscripts, and the footnotes in the ``<tfoot>``."""
+    columns = model.columns
+    if model.kind == "results":
+        head = ["Method"] + [c.label if c.kind == "text" else f"{c.group} {c.label}" for c in columns]
+    else:
+        head = ["Method"] + [c.label for c in columns]
+    lines = [f'<table class="mebench-table" id="{html.escape(model.label)}">',
+             f"<caption>{html.escape(model.caption)} Best in bold, second in italics.</caption>",
+             "<thead><tr>" + "".join(f'<th scope="col">{html.escape(h)}</th>' for h in head) + "</tr></thead>",
+             "<tbody>"]
+    section = None
+    for row in model.rows:
+        if model.kind == "datasets" and row.section != section:
+            section = row.section
+            lines.append(f'<tr class="section"><th colspan="{len(head)}" scope="rowgroup">{html.escape(section)}'
+                         "</th></tr>")
+        cells = [f'<th scope="row">{_html_name(row)}</th>']
+        for column in columns:
+            text, rank = _plain_value(model, column, row)
+            text = html.escape(text)
+            text = f"<strong>{text}</strong>" if rank == "best" else f"<em>{text}</em>" if rank == "second" else text
+            if column.kind == "score" and row.cells.get(column.id, Cell()).significant:
+                text += "<sup>*</sup>"
+            cells.append(f"<td>{text}</td>")
+        lines.append(("<tr class=\"published\">" if row.published else "<tr>") + "".join(cells) + "</tr>")
+    lines.append("</tbody>")
+    if model.footnotes:
+        notes = "".join(f"<p>{html.escape(MARKS[n.mark][1] + ' ') if n.mark else ''}{html.escape(n.text)}</p>"
+                        for n in model.footnotes)
+        lines.append(f'<tfoot><tr><td colspan="{len(head)}">{notes}</td></tr></tfoot>')
+    lines.append("</table>")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- terminal
+
+def _terminal_width() -> int:
+    return shutil.get_terminal_size((TERMINAL_WIDTH, 24)).columns
+
+
+def terminal(model: TableModel, width: int | None = None) -> str:
+    """The scores as aligned plain text, within ``width`` columns (default: the terminal's, else 80): when the
+    columns do not fit side by side, they are printed in blocks, each repeating the method column; the caption
+    and footnotes wrap at the width."""
+    width = _terminal_width() if width is None else width
+    columns = model.score_columns()
+    unit = model.fmt.unit()
+    headers = [f"{c.group} {c.label}{unit}".strip() if c.kind == "score" else c.label for c in columns]
+    names = [row.label + "".join(f" {MARKS[k][1]} ({MARKS[k][2]})" for k in row.marks) for row in model.rows]
+    if model.kind == "datasets":
+        names = [f"{r.section}: {n}" for r, n in zip(model.rows, names)]
+    values = [[_plain_value(model, c, row)[0] for c in columns] for row in model.rows]
+    name_width = max([len("Method")] + [len(n) for n in names])
+    widths = [max([len(h)] + [len(v[i]) for v in values]) for i, h in enumerate(headers)]
+    blocks, block, used = [], [], name_width
+    for i, w in enumerate(widths):
+        if block and used + 2 + w > width:
+            blocks.append(block)
+            block, used = [], name_width
+        block.append(i)
+        used += 2 + w
+    blocks.append(block)
+    lines = textwrap.wrap(model.caption, width) or [""]
+    for b, block in enumerate(blocks):
+        if b:
+            lines.append("")
+        block_widths = [name_width] + [widths[i] for i in block]
+        table = [["Method"] + [headers[i] for i in block]]
+        table += [[n] + [v[i] for i in block] for n, v in zip(names, values)]
+        for k, cells in enumerate(table):
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(cells, block_widths))).rstrip())
+            if k == 0:
+                lines.append("  ".join("-" * w for w in block_widths))
+    for note in model.footnotes:
+        if note.mark in ("incomplete", "mixed"):
+            lines += textwrap.wrap(f"{MARKS[note.mark][1]} {note.text}", width, break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------- report files
+
+def latex_table(summary: pd.DataFrame, protocol: str, **marks) -> str:
+    """table.tex's table of ``protocol``: :func:`results_model` (``marks``: its keyword arguments), rendered by
+    :func:`latex`."""
+    return latex(results_model(summary, protocol, **marks))
+
+
+def latex_dataset_table(summary: pd.DataFrame, protocol: str, **options) -> str:
+    """table_datasets.tex's table of ``protocol`` (:func:`dataset_model`, rendered by :func:`latex`)."""
+    return latex(dataset_model(summary, protocol, **options))
+
+
+def markdown_table(summary: pd.DataFrame, protocol: str, *, n_resamples: int = 2000, level: float = 0.95,
+                   **marks) -> str:
+    """table.md's part for ``protocol``: the results table and its footnotes (``marks``: the keyword arguments of
+    :func:`results_model`), then the per-dataset table."""
+    results = results_model(summary, protocol, **marks)
+    datasets = dataset_model(summary, protocol, n_resamples=n_resamples, level=level,
+                             incomplete=marks.get("incomplete"), fmt=marks.get("fmt", PLAIN),
+                             mixed=marks.get("mixed"), label_prefix=marks.get("label_prefix", LABEL_PREFIX))
+    return markdown(results) + "\n" + markdown(datasets)
 
 
 def terminal_table(summary: pd.DataFrame, protocol: str, incomplete: Mapping[tuple[str, str], str] | None = None,
-                   fmt: NumberFormat = PLAIN, mixed: Mapping[tuple[str, str], str] | None = None) -> str:
-    """The main table as aligned plain text: as wide as its content (never cut to a terminal's width)."""
-    part = _part(summary, protocol, TABLE_METRICS)
-    groups = _groups_in_order(part)
-    cell = {(r.method, r.group, r.metric): (r.mean, r.std) for r in part.itertuples()}
-    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
-    missing = _incomplete_of(incomplete, protocol, part)
-    versions = _incomplete_of(mixed, protocol, part)
-    headers = ["Method"] + [f"{g} {METRIC_LABELS[m]}{fmt.unit()}" for g in groups for m in TABLE_METRICS]
-    rows = [[meth + (" † (leaky)" if meth in leaky else "") + (" ‡ (incomplete)" if meth in missing else "")
-             + (f" {MIXED_MARK} (mixed versions)" if meth in versions else "")]
-            + [_fmt(*cell[(meth, g, m)], fmt) if (meth, g, m) in cell else "--" for g in groups for m in TABLE_METRICS]
-            for meth in dict.fromkeys(part["method"])]
-    cells = [headers] + rows
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = [f"{protocol}: pooled UF1 / UAR, mean ± std over seeds"]
-    for k, r in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    if missing:
-        lines.append(_incomplete_note(missing, tex=False))
-    if versions:
-        lines.append(_mixed_note(versions, tex=False))
-    return "\n".join(lines)
+                   fmt: NumberFormat = PLAIN, mixed: Mapping[tuple[str, str], str] | None = None,
+                   width: int | None = None) -> str:
+    """What `mebench report` prints: the results table of ``protocol`` as plain text within ``width``."""
+    return terminal(results_model(summary, protocol, incomplete=incomplete, fmt=fmt, mixed=mixed), width)
 
 
 def wide_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """summary.csv: one row per protocol and method, a column per group, metric and statistic
     (e.g. ``Full_uf1_mean``, ``Full_uf1_std``, ``Full_uf1_ci_low``, ``Full_uf1_ci_high``)."""
     stats = [c for c in ("mean", "std", "ci_low", "ci_high") if c in summary.columns]
-    id_cols = [c for c in ("protocol", "method", "data", "epoch_selection", "tuning", "leaky", "complete",
-                           "mixed_versions") if c in summary.columns]
+    id_cols = [c for c in ("protocol", "method", "data", "preset", "overrides", "epoch_selection", "tuning", "leaky",
+                           "complete", "mixed_versions") if c in summary.columns]
     frame = summary.copy()
     frame["col"] = frame["group"] + "_" + frame["metric"]
     order = list(dict.fromkeys(frame["col"]))
@@ -491,16 +737,19 @@ def _count(value: float, unit: str = "") -> str:
     return f"{value:.0f}{unit}"
 
 
-def latex_methods_table(costs: pd.DataFrame) -> str:
-    """Per method: parameters, forward FLOPs per sample, training time per fold, devices (booktabs)."""
-    lines = [*TEX_HEADER[:1], r"\begin{table}[t]", r"\centering", r"\footnotesize", r"\begin{tabular}{lrrrl}", r"\toprule",
-             r"Method & Parameters & FLOPs / sample & s / fold & Device \\", r"\midrule"]
+def latex_methods_table(costs: pd.DataFrame, label_prefix: str = LABEL_PREFIX) -> str:
+    """Per method: parameters, forward FLOPs per sample, training time per fold, devices (booktabs), within one
+    column of a two-column paper: the method and device columns wrap within fixed widths."""
+    lines = [*TEX_HEADER[:1], r"\begin{table}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             r"\begin{tabular*}{\columnwidth}{@{\extracolsep{\fill}}p{0.28\columnwidth}rrrp{0.16\columnwidth}@{}}",
+             r"\toprule", r"Method & Params & FLOPs & s / fold & Device \\", r"\midrule"]
     for r in costs.drop_duplicates("method").itertuples():
         lines.append(f"{_tex_escape(r.method)} & {_count(r.parameters)} & {_count(r.flops_per_sample)} & "
                      f"{r.seconds_per_fold:.1f} & {_tex_escape(r.devices)} \\\\")
-    lines += [r"\bottomrule", r"\end{tabular}",
-              r"\caption{Model size, forward FLOPs per 28$\times$28 sample (torch's flop counter) and median training time "
-              r"per fold, with the device it ran on.}", r"\label{tab:mebench-methods}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular*}",
+              r"\caption{Model size (trainable parameters), forward FLOPs per 28$\times$28 sample (torch's flop "
+              r"counter) and median training time per fold, with the device it ran on.}",
+              rf"\label{{{_label(label_prefix, 'methods')}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import cast
 
 import pandas as pd
 
@@ -154,6 +155,7 @@ def _synthesise(search: dict, cells: pd.DataFrame, by_cell: dict, scored: set) -
     def predictions(row: dict, sel: str) -> pd.DataFrame | None:
         return by_cell.get((row["key"], sel))
 
+    scores: list[float]  # each configuration's UF1, in grid order
     if "test-scored" in rules:
         for sel in selections:
             for seed in seeds:
@@ -164,8 +166,8 @@ def _synthesise(search: dict, cells: pd.DataFrame, by_cell: dict, scored: set) -
                                                           and predictions(r, sel) is not None for r in flat)
                 best, scores = None, []
                 if complete:
-                    for rows in grid_rows:
-                        pooled = pd.concat([predictions(r, sel) for r in rows])
+                    for rows in grid_rows:  # complete: every cell and its predictions are there
+                        pooled = pd.concat([cast(pd.DataFrame, predictions(cast(dict, r), sel)) for r in rows])
                         scores.append(uf1(pooled["y_true"].to_numpy(), pooled["y_pred"].to_numpy(), _n_classes(rows[0])))
                     best = best_first(scores)
                 for i, f in enumerate(folds):
@@ -177,7 +179,7 @@ def _synthesise(search: dict, cells: pd.DataFrame, by_cell: dict, scored: set) -
                     new_cells.append(pseudo_cell(template, "test-scored", sel, seed, f, status, seconds_of(column),
                                                  sum(r is not None for r in column)))
                     if best is not None:
-                        new_preds.append(predictions(template, sel).assign(
+                        new_preds.append(cast(pd.DataFrame, predictions(template, sel)).assign(  # complete
                             params_hash=f"test-scored@{sid}", tuning="test-scored", search=key))
                 if best is not None:
                     picks.append(dict(common, inner_subjects=None, pseudo=f"test-scored@{sid}", tuning="test-scored",
@@ -191,8 +193,8 @@ def _synthesise(search: dict, cells: pd.DataFrame, by_cell: dict, scored: set) -
                 inner_rows = [inner_of.get((h, seed, f)) for h in hashes]
                 best, scores = None, []
                 if all(r is not None and r["status"] == "done" and predictions(r, "final") is not None for r in inner_rows):
-                    for r in inner_rows:
-                        held = predictions(r, "final")
+                    for r in inner_rows:  # each one checked above
+                        held = cast(pd.DataFrame, predictions(cast(dict, r), "final"))
                         scores.append(uf1(held["y_true"].to_numpy(), held["y_pred"].to_numpy(), _n_classes(r)))
                     best = best_first(scores)
                 for sel in selections:
@@ -214,7 +216,7 @@ def _synthesise(search: dict, cells: pd.DataFrame, by_cell: dict, scored: set) -
                                                  seconds_of([*inner_rows, winner]),
                                                  sum(r is not None for r in inner_rows) + (winner is not None)))
                     if status == "done":
-                        new_preds.append(predictions(winner, sel).assign(
+                        new_preds.append(cast(pd.DataFrame, predictions(cast(dict, winner), sel)).assign(  # done
                             params_hash=f"nested@{sid}", tuning="nested", search=key))
                     if best is not None:
                         picks.append(dict(common, pseudo=f"nested@{sid}", tuning="nested", epoch_selection=sel,
@@ -234,7 +236,7 @@ def search_notes(picks: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(protocol, variant) -> how its configuration was chosen and which it was: the rule, the grid and its size,
     and the choice (per seed for test-scored; for nested, each fold's choice, or with more than PER_FOLD_NOTE folds x
     seeds how often each configuration was chosen, the per-fold choices being in tuning.csv and report.md)."""
-    notes = {}
+    notes: dict[tuple[str, str], str] = {}
     if picks is None or picks.empty or "variant" not in picks.columns:
         return notes
     for (protocol, variant), part in picks.groupby(["protocol", "variant"], sort=False):
@@ -256,7 +258,7 @@ def search_notes(picks: pd.DataFrame) -> dict[tuple[str, str], str]:
             text = (f"nested: per outer fold, the configuration with the best UF1 (last epoch) on "
                     f"{first['inner_subjects']} of the fold's training subjects held out from its training, then "
                     f"trained on all of them, from a {head}; chosen: {chosen}")
-        notes[(protocol, variant)] = text
+        notes[(str(protocol), str(variant))] = text
     return notes
 
 

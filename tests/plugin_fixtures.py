@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -118,8 +119,11 @@ class Sleeper(Method):
         import uuid
         from pathlib import Path
 
-        if self.pid_dir:
-            (Path(self.pid_dir) / f"{os.getpid()}-{uuid.uuid4().hex}").write_text(str(os.getpid()))
+        if self.pid_dir:  # written beside the folder, then moved in: a watcher never reads a half-written file
+            name = f"{os.getpid()}-{uuid.uuid4().hex}"
+            staged = Path(self.pid_dir).parent / f".{name}"
+            staged.write_text(str(os.getpid()))
+            os.replace(staged, Path(self.pid_dir) / name)
         time.sleep(self.delay)
         self.prior_ = np.bincount(y, minlength=self.num_classes) / len(y)
         return self
@@ -170,3 +174,16 @@ def killer(pid_dir, stop, killed: list[int], sig: int | None = None):
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
+
+
+def write_distribution(root: Path, package: str, modules: dict[str, str], entry_points: str) -> None:
+    """An installed distribution under ``root`` (put it on sys.path): the package ``package`` with ``modules``
+    (file name -> source; `broken.py` fails to import) and its ``entry_points.txt``, as pip would leave them."""
+    pkg = root / package
+    pkg.mkdir()
+    for name, source in {"__init__.py": "", **modules, "broken.py": "import module_that_does_not_exist\n"}.items():
+        (pkg / name).write_text(source)
+    dist = root / f"{package}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package.replace('_', '-')}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(entry_points)

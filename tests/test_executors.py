@@ -1,10 +1,12 @@
 """Executors: serial, local worker processes and Ray give the same predictions; a worker killed
 mid-cell is retried; plugins of an installed package work on workers; runs move between devices and
 executors without recomputing; the run specification is stored; a run folder is used by one run at
-a time. The Ray tests start a local Ray instance with 2 CPUs and shut it down."""
+a time. The Ray tests start a local Ray instance with 2 CPUs and shut it down; without Ray they are
+skipped and the others run."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -27,13 +29,16 @@ from mebench.store import ResultStore
 from tests.conftest import REPO
 from tests.plugin_fixtures import AllocatorProbe, Sleeper, killer
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mebench[ray]')")
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="Ray is not installed (pip install 'mebench[ray]')")
+RAY = pytest.param("ray", marks=needs_ray)
 
 
 @pytest.fixture(autouse=True)
 def no_ray_left():
     yield
-    if ray.is_initialized():
+    ray = sys.modules.get("ray")  # imported only by the tests that use Ray
+    if ray is not None and ray.is_initialized():
         ray.shutdown()
 
 
@@ -49,24 +54,24 @@ def predictions(out: Path) -> pd.DataFrame:
     return preds.sort_values(["method", "seed", "sample"])[["method", "seed", "sample", "y_pred", "proba"]].reset_index(drop=True)
 
 
-def test_serial_local_and_ray_give_the_same_predictions(tmp_path, tiny_data):
+@pytest.mark.parametrize("executor", ["local", RAY])
+def test_serial_and_parallel_executors_give_the_same_predictions(tmp_path, tiny_data, executor):
     common = dict(methods=("ststnet", "majority"), protocol="loso", data=tiny_data, preset="quick", seeds=(0, 1),
                   params=(("epochs", 2),))
     results = {}
-    for executor in ("serial", "local", "ray"):
-        out = tmp_path / executor
-        summary = run_grid(RunConfig(out=out, executor=executor, workers=2, **common))
+    for name in ("serial", executor):
+        out = tmp_path / name
+        summary = run_grid(RunConfig(out=out, executor=name, workers=2, **common))
         assert summary.done == 24 and not summary.failed
-        results[executor] = predictions(out)
+        results[name] = predictions(out)
         spec = json.loads(ResultStore(out).runs()["spec"].iloc[0])
-        assert spec["execution"]["executor"] == executor
-    for executor in ("local", "ray"):
-        pd.testing.assert_frame_equal(results[executor].drop(columns="proba"), results["serial"].drop(columns="proba"))
-        np.testing.assert_allclose(np.array([json.loads(p) for p in results[executor]["proba"]]),
-                                   np.array([json.loads(p) for p in results["serial"]["proba"]]), atol=1e-5)
+        assert spec["execution"]["executor"] == name
+    pd.testing.assert_frame_equal(results[executor].drop(columns="proba"), results["serial"].drop(columns="proba"))
+    np.testing.assert_allclose(np.array([json.loads(p) for p in results[executor]["proba"]]),
+                               np.array([json.loads(p) for p in results["serial"]["proba"]]), atol=1e-5)
 
 
-@pytest.mark.parametrize("executor", ["serial", "local", "ray"])
+@pytest.mark.parametrize("executor", ["serial", "local", RAY])
 def test_every_executor_keeps_freed_memory_where_cells_run(tmp_path, tiny_data, executor, monkeypatch):
     from mebench import allocator
 
@@ -80,7 +85,7 @@ def test_every_executor_keeps_freed_memory_where_cells_run(tmp_path, tiny_data, 
     assert set(ResultStore(tmp_path).predictions()["y_pred"]) == {1}
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor", ["local", RAY])
 def test_a_worker_killed_mid_cell_is_retried_and_the_grid_completes(tmp_path, tiny_data, sleeper, executor):
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
@@ -147,7 +152,7 @@ def installed_plugin(tmp_path, monkeypatch):
     plugins.methods._loaded.pop("testpkg-prior", None)
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor", ["local", RAY])
 def test_a_plugin_of_an_installed_package_runs_on_workers(tmp_path, tiny_data, installed_plugin, executor, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(installed_plugin), str(REPO)]))  # Ray workers' environment
     assert "testpkg-prior" in plugins.methods.names()
@@ -156,6 +161,7 @@ def test_a_plugin_of_an_installed_package_runs_on_workers(tmp_path, tiny_data, i
     assert summary.done == 6 and not summary.failed
 
 
+@needs_ray
 def test_a_ray_worker_without_the_plugin_names_it_and_the_node(tmp_path, tiny_data, installed_plugin, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the workers do not have the package
     summary = run_grid(RunConfig(methods=("testpkg-prior",), protocol="loso", out=tmp_path, data=tiny_data,
@@ -165,17 +171,17 @@ def test_a_ray_worker_without_the_plugin_names_it_and_the_node(tmp_path, tiny_da
     assert "method plugin 'testpkg-prior' is not installed on worker" in error
 
 
-def test_resuming_with_another_device_or_executor_recomputes_nothing(tmp_path, tiny_data):
+@pytest.mark.parametrize("executor, device", [("local", "auto"), pytest.param("ray", "cpu", marks=needs_ray)])
+def test_resuming_with_another_device_or_executor_recomputes_nothing(tmp_path, tiny_data, executor, device):
     config = dict(methods=("ststnet",), protocol="loso", out=tmp_path, data=tiny_data, preset="quick",
                   params=(("epochs", 1),))
     run_grid(RunConfig(executor="serial", device="cpu", **config))
     before = ResultStore(tmp_path).cells().set_index("key")["finished_at"]
-    for executor, device in (("local", "auto"), ("ray", "cpu")):
-        summary = run_grid(RunConfig(executor=executor, device=device, workers=2, **config))
-        assert summary.done == 0 and summary.skipped == 6
+    summary = run_grid(RunConfig(executor=executor, device=device, workers=2, **config))
+    assert summary.done == 0 and summary.skipped == 6
     pd.testing.assert_series_equal(ResultStore(tmp_path).cells().set_index("key")["finished_at"], before)
     runs = ResultStore(tmp_path).runs()
-    assert [json.loads(s)["execution"]["executor"] for s in runs["spec"]] == ["serial", "local", "ray"]
+    assert [json.loads(s)["execution"]["executor"] for s in runs["spec"]] == ["serial", executor]
     cells = ResultStore(tmp_path).cells()
     assert set(cells["device"]) == {"cpu"} and json.loads(cells["runtime"].iloc[0])["host"]
 

@@ -1,4 +1,4 @@
-"""UF1, UAR and accuracy against values worked out by hand."""
+"""UF1, UAR and accuracy against values worked out by hand and against scikit-learn."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from mebench.metrics import (
     accuracy,
@@ -17,6 +18,7 @@ from mebench.metrics import (
     uf1,
     uf1_from_confusion,
 )
+from tests import reference_metrics
 
 # Nine samples, three classes. (true, pred) pairs:
 # (0,0) (0,0) (0,1) (1,1) (1,2) (2,2) (2,2) (2,0) (2,1)
@@ -73,11 +75,36 @@ def test_perfect_and_empty():
     assert all(math.isnan(v) for v in empty.values())
 
 
-def test_stacked_confusions_match_one_by_one():
-    rng = np.random.default_rng(0)
-    cms = np.stack([confusion_matrix(rng.integers(0, 3, 20), rng.integers(0, 3, 20), 3) for _ in range(5)])
-    for fn in (uf1_from_confusion, uar_from_confusion, accuracy_from_confusion):
-        np.testing.assert_allclose(fn(cms), [fn(cm) for cm in cms])
+def sklearn_scores(y_true, y_pred) -> tuple[float, float, float]:
+    """UF1 over the classes anybody has or predicts, UAR over the classes present, accuracy."""
+    seen, present = np.union1d(y_true, y_pred), np.unique(y_true)
+    return (skm.f1_score(y_true, y_pred, labels=seen, average="macro"),
+            skm.recall_score(y_true, y_pred, labels=present, average="macro"), skm.accuracy_score(y_true, y_pred))
+
+
+def draws(n: int = 40, seed: int = 0):
+    """Random (truth, prediction) pairs over 4 classes; some draws leave a class out of one side or both."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        k = int(rng.integers(1, 30))
+        yield rng.integers(0, int(rng.integers(2, 5)), k), rng.integers(0, int(rng.integers(2, 5)), k)
+
+
+def test_random_draws_agree_with_scikit_learn():
+    for y_true, y_pred in draws():
+        expected = sklearn_scores(y_true, y_pred)
+        assert (uf1(y_true, y_pred, 4), uar(y_true, y_pred, 4), accuracy(y_true, y_pred)) == pytest.approx(expected)
+        assert tuple(reference_metrics.scores(y_true, y_pred, 4).values()) == pytest.approx(expected)
+
+
+def test_stacked_confusions_agree_with_scikit_learn():
+    pairs = list(draws(8, seed=1))
+    pairs = [(y[:6], p[:6]) for y, p in pairs if len(y) >= 6]  # stacked confusions: any counts, one shape
+    assert len(pairs) >= 3
+    cms = np.stack([confusion_matrix(y, p, 4) for y, p in pairs])
+    expected = np.array([sklearn_scores(y, p) for y, p in pairs])
+    for column, fn in enumerate((uf1_from_confusion, uar_from_confusion, accuracy_from_confusion)):
+        np.testing.assert_allclose(fn(cms), expected[:, column])
 
 
 def test_bad_labels_raise():

@@ -103,14 +103,14 @@ def test_report_of_one_training_two_seeds(tmp_path, tiny_data, monkeypatch):
 
     original = figures._save
 
-    def capture(fig, folder, stem):
+    def capture(fig, folder, stem, note=""):
         for ax in fig.axes:
             shown_texts.extend(t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels())
             legend = ax.get_legend()
             if legend is not None:
                 shown_texts.extend(t.get_text() for t in legend.get_texts())
             shown_texts.append(ax.get_title())
-        return original(fig, folder, stem)
+        return original(fig, folder, stem, note)
 
     monkeypatch.setattr(figures, "_save", capture)
     result = CliRunner().invoke(app, ["report", str(out), "--resamples", "50", "--permutations", "64",

@@ -55,6 +55,8 @@ def test_every_third_party_import_is_declared():
         if module in sys.stdlib_module_names or module in PACKAGES or module == "__future__":
             continue
         dists = owners_of(module, mapping)
+        if not dists and module.lower() in declared:  # an optional extra not installed here (mlflow)
+            continue
         assert dists, f"{module} (imported by {sorted(files)}) is not installed"
         if not dists & declared:
             undeclared[module] = (sorted(dists), sorted(files))

@@ -35,7 +35,7 @@ def test_loso_keys_subjects_by_dataset_and_subject():
 def test_loso_groups():
     samples = make_sample_table(tiny_table(), CLASSES)
     groups = plugins.protocols.get("loso")().groups(samples)
-    assert list(groups) == ["Full", "casme2", "samm", "smic"]
+    assert list(groups) == ["Full", "CASME II", "SAMM", "SMIC"]  # the datasets' display names
     one_source = samples[samples["dataset"] == "samm"]
     assert list(plugins.protocols.get("loso")().groups(one_source)) == ["Full"]
 

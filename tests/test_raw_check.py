@@ -107,7 +107,7 @@ def test_bad_metadata_and_escaping_paths_are_fatal(tmp_path):
                  [[1, "EP02_01f", 10, 12, 14, "happiness"], [1, "/etc", 1, 2, 3, "others"]])
     result = invoke("datasets", "check", f"casme2:{root}", "--no-faces")
     assert result.exit_code == 1 and "path-escape" in result.output and "escapes the dataset root" in result.output
-    assert invoke("datasets", "check", "synthetic", "--no-faces").exit_code == 2  # not a raw kind: an option error
+    assert invoke("datasets", "check", "synthetic:/x", "--no-faces").exit_code == 2  # synthetic takes no path
 
 
 def test_prepare_resumes_and_reruns_nothing(tmp_path):

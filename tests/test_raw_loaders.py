@@ -170,7 +170,7 @@ def test_features_come_from_the_pipeline(tmp_path):
     flow, regions = ds.features("flow"), ds.features("htnet-regions")
     assert flow.shape == regions.shape == (2, 3, 28, 28) and flow.dtype == np.float32
     assert flow.min() >= 0 and flow.max() <= 255
-    with pytest.raises(DataError, match="unknown representation 'rgb'"):
+    with pytest.raises(DataError, match="unknown input 'rgb'"):
         ds.features("rgb")
 
 

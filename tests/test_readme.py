@@ -80,6 +80,8 @@ def test_the_python_snippets_run_in_order(tmp_path, monkeypatch):
         plugins.methods.unregister("mynet")
         plugins.protocols.unregister("subject-kfold")
         plugins.datasets.unregister("mine")
+        plugins.methods.unregister("facenet-demo")
+        plugins.inputs.unregister("face-difference")
     assert (tmp_path / "runs" / "notebook-demo" / "report.md").exists()
-    for folder in ("mynet", "kfold", "mine"):
+    for folder in ("mynet", "kfold", "mine", "faces"):
         assert (tmp_path / "runs" / folder / "results.sqlite").exists()

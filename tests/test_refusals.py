@@ -159,10 +159,10 @@ def test_disk_full_mid_run_stops_with_one_line_and_keeps_finished_cells(tmp_path
     original = ResultStore.save_cell
     saved = []
 
-    def save_until_full(self, cell, predictions=(), record=None):
+    def save_until_full(self, cell, predictions=(), record=None, epoch_metrics=()):
         if len(saved) == 3:
             raise ResultStore._fail(self, sqlite3.OperationalError("database or disk is full"), "write")
-        original(self, cell, predictions, record)
+        original(self, cell, predictions, record, epoch_metrics)
         saved.append(cell["key"])
 
     monkeypatch.setattr(ResultStore, "save_cell", save_until_full)
@@ -202,7 +202,7 @@ def test_failed_report_leaves_no_folder_behind(tmp_path, tiny_data, monkeypatch)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tables, "latex_table", broken)
-    monkeypatch.setattr("mebench.reports.writer.latex_table", broken)
+    monkeypatch.setattr("mebench.reports.outputs.latex_table", broken)
     with pytest.raises(OSError):
         from mebench.reports.writer import write_report
 

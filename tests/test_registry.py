@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+import tomllib
 
 import pytest
 from typer.testing import CliRunner
@@ -9,14 +10,31 @@ from mebench import plugins
 from mebench.cli import app
 from mebench.errors import DuplicateNameError, PluginLoadError, UnknownNameError
 from mebench.method import Method, MethodInfo
+from mebench.registry import Registry
+from tests.plugin_fixtures import write_distribution
+from tests.conftest import REPO
 
 
-def test_builtin_plugins_come_from_entry_points():
-    origins = plugins.methods.origins()
-    assert "entry point mebench.methods.htnet:HTNetMethod" in origins["htnet"][0]
-    assert "entry point mebench.methods.ststnet:STSTNetMethod" in origins["ststnet"][0]
-    assert {"loso", "composite"} <= set(plugins.protocols.names())
-    assert {"synthetic", "htnet-release"} <= set(plugins.datasets.names())
+def tagged(tag: str) -> list[str]:
+    """The registered methods carrying `tag`, read from each class's MethodInfo."""
+    loaded, _broken = plugins.methods.load_all()
+    return sorted(name for name, cls in loaded.items() if tag in cls.info.tags)
+
+
+REGISTRIES = [r for r in vars(plugins).values() if isinstance(r, Registry)]  # every kind of plugin mebench has
+
+
+def test_every_entry_point_group_of_pyproject_is_a_registry():
+    groups = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert {g for g in groups if g.startswith("mebench.")} == {r.group for r in REGISTRIES}
+
+
+@pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.group)
+def test_every_entry_point_of_pyproject_is_registered_from_it(registry):
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][registry.group]
+    origins = registry.origins()
+    for name, target in declared.items():
+        assert name in origins and f"entry point {target} (mebench " in origins[name][0], (name, origins.get(name))
 
 
 def test_listing_names_imports_no_model_code():
@@ -34,9 +52,11 @@ def test_unknown_name_suggests_the_closest():
 
 
 def test_tags_expand_to_every_method_carrying_them():
-    baselines = ["biwoof", "dual-inception", "majority", "offapexnet", "rcn-a", "stratified", "ststnet"]
+    baselines = tagged("baseline")
+    assert "ststnet" in baselines and "htnet" not in baselines
     assert plugins.expand_method_selection("htnet,baseline") == ["htnet", *baselines]
-    assert plugins.expand_method_selection("ststnet,baseline") == ["ststnet", *baselines[:-1]]  # no duplicates
+    last = baselines[-1]
+    assert plugins.expand_method_selection(f"{last},baseline") == [last, *baselines[:-1]]  # no duplicates
     assert set(plugins.expand_method_selection("all")) >= {"htnet", "ststnet"}
     with pytest.raises(UnknownNameError, match="did you mean 'ststnet'"):
         plugins.expand_method_selection("htnet,ststnt")
@@ -59,10 +79,7 @@ def test_duplicate_name_names_both_origins():
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """A third-party distribution on sys.path declaring one good and one broken method plugin."""
-    pkg = tmp_path / "thirdparty_mer"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "good.py").write_text(textwrap.dedent("""
+    write_distribution(tmp_path, "thirdparty_mer", {"good.py": textwrap.dedent("""
         from mebench.method import Method, MethodInfo
         class Majority(Method):
             info = MethodInfo(name="tp-good", summary="third-party plugin", input="flow", citation="test",
@@ -70,14 +87,7 @@ def fake_distribution(tmp_path, monkeypatch):
             def __init__(self, *, num_classes: int = 3, seed: int = 0):
                 self.num_classes = num_classes
                 self.seed = seed
-    """))
-    (pkg / "broken.py").write_text("import module_that_does_not_exist\n")
-    dist = tmp_path / "thirdparty_mer-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-mer\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[mebench.methods]\ntp-good = thirdparty_mer.good:Majority\ntp-broken = thirdparty_mer.broken:Nothing\n"
-    )
+    """)}, "[mebench.methods]\ntp-good = thirdparty_mer.good:Majority\ntp-broken = thirdparty_mer.broken:Nothing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
     for name in ("tp-good", "tp-broken"):
@@ -92,7 +102,8 @@ def test_third_party_plugin_is_discovered_and_broken_one_is_reported(fake_distri
     with pytest.raises(PluginLoadError, match="thirdparty-mer 1.0"):
         plugins.methods.get("tp-broken")
     # a broken plugin doesn't stop tag expansion of the others
-    assert plugins.expand_method_selection("baseline")[-2:] == ["ststnet", "tp-good"]
+    baselines = tagged("baseline")
+    assert "tp-good" in baselines and plugins.expand_method_selection("baseline") == baselines
 
 
 def test_methods_list_reports_broken_plugin(fake_distribution):

@@ -3,9 +3,11 @@
 A hand-made run: 12 subjects (4 per source of the composite), 5 samples each, two seeds;
 methods alpha (the reference: half right), beta (alpha with one sample corrected per seed),
 gamma (perfect but one error in seed 1), and alpha with oracle epoch selection (4 in 5 right).
-Every number in the report files is checked against a direct computation: the metrics from
-``mebench.metrics``, the tests from ``reports.statistics`` (independently tested in
-test_statistics.py) or from scipy, the Nemenyi critical value from Demšar's table.
+Every number in the report files is checked against a direct computation: the metrics from their
+definitions (tests/reference_metrics.py), the permutation tests by enumerating every swap, the other
+tests from scipy, the Nemenyi critical value from Demšar's table; only the bootstrap intervals, which
+depend on the resampling stream, come from ``reports.statistics`` (tested against a naive bootstrap in
+test_statistics.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from scipy import stats as sps
 from typer.testing import CliRunner
 
 from mebench.cli import app
-from mebench.metrics import scores, uf1
 from mebench.store import PredictionRow, ResultStore
 from mebench.reports import statistics as st
 from mebench.reports.writer import write_report
+from tests.reference_metrics import scores, uf1
 
 CLASSES = ["negative", "positive", "surprise"]
 SOURCES = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM"}
@@ -138,7 +140,7 @@ def test_stats_csv_paired_tests_against_direct_computation(report):
             perm, mcn, wil, diffs = [], [], [], []
             for s in SEEDS:
                 i = run == s
-                perm.append(st.paired_permutation_test(y[i], p[i], ref_p[i], subj[i], 3, PERMUTATIONS, seed=0))
+                perm.append(brute_force_seed_permutation(y[i], p[i], ref_p[i], subj[i], run[i]))
                 ok_m, ok_r = p[i] == y[i], ref_p[i] == y[i]
                 b, c = int(np.sum(ok_m & ~ok_r)), int(np.sum(~ok_m & ok_r))
                 mcn.append(sps.binomtest(b, b + c).pvalue if b + c else 1.0)
@@ -185,10 +187,10 @@ def brute_force_seed_permutation(y, pred_m, pred_r, subj, run):
     """Exact two-sided p of the seed-mean UF1 difference: every subset of subjects swapped in all seeds."""
     import itertools
 
-    keys = np.unique(subj)
+    keys, seeds = np.unique(subj), np.unique(run)
 
     def stat(a, b):
-        return np.mean([uf1(y[run == s], a[run == s], 3) - uf1(y[run == s], b[run == s], 3) for s in SEEDS])
+        return np.mean([uf1(y[run == s], a[run == s], 3) - uf1(y[run == s], b[run == s], 3) for s in seeds])
 
     observed = abs(stat(pred_m, pred_r))
     hits = 0
@@ -330,14 +332,15 @@ def test_figures_are_written_as_pdf_and_png(report):
 
 
 def test_figure_data(report):
-    from mebench.metrics import confusion_matrix
+    from sklearn.metrics import confusion_matrix
+
     from mebench.reports import analysis
     from mebench.reports.results import load_predictions
 
     folder, _ = report
     preds = load_predictions(folder)
     y, p, subj, _ = arrays("alpha (oracle)")
-    cm = confusion_matrix(y, p, 3).astype(float)
+    cm = confusion_matrix(y, p, labels=[0, 1, 2]).astype(float)
     matrix, names = analysis.confusion_matrices(preds)[("composite", "alpha (oracle)")]
     assert names == CLASSES and np.allclose(matrix, cm / cm.sum(axis=1, keepdims=True))
     subjects = analysis.subject_scores(preds)

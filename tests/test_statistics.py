@@ -15,11 +15,10 @@ import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from mebench.errors import DataError, UnknownNameError  # noqa: E402
-from mebench.metrics import accuracy, uar, uf1  # noqa: E402
+from tests.reference_metrics import accuracy, uar, uf1  # noqa: E402  (expected values, not mebench's)
+from mebench.reports.figures import _cliques, cd_diagram  # noqa: E402
 from mebench.reports.statistics import (  # noqa: E402
-    _cliques,
     bootstrap_ci,
-    cd_diagram,
     compare_to_reference,
     friedman,
     holm,
@@ -206,18 +205,20 @@ def test_compare_to_reference_rows_match_the_tests():
         assert out[col].notna().all()
     assert out["p_mcnemar"].isna().all()  # two seeds: McNemar is for single-seed comparisons only
 
-    # One per-seed row, recomputed independently with the single-test functions.
+    # One per-seed row, recomputed independently: every subject swap enumerated (2**6 <= 500 permutations: the
+    # test is exact), scipy's binomial test and Wilcoxon.
     seed, row = 1, per_seed.query("method == 'Random' and group == 'samm' and seed == 1").iloc[0]
     ref = frame.query("method == 'HTNet' and seed == @seed and dataset == 'samm'").sort_values("sample")
     oth = frame.query("method == 'Random' and seed == @seed and dataset == 'samm'").sort_values("sample")
     y, a, b = ref["y_true"].to_numpy(), oth["y_pred"].to_numpy(), ref["y_pred"].to_numpy()
     subj = ("samm/" + ref["subject"]).to_numpy()
     assert row["uf1_diff"] == pytest.approx(uf1(y, a, 3) - uf1(y, b, 3))
-    assert row["p_permutation"] == paired_permutation_test(y, a, b, subj, 3, n_permutations=500)
-    assert row["p_mcnemar"] == mcnemar_exact(a == y, b == y)
-    acc_a = [accuracy(y[subj == k], a[subj == k]) for k in np.unique(subj)]
-    acc_b = [accuracy(y[subj == k], b[subj == k]) for k in np.unique(subj)]
-    assert row["p_wilcoxon"] == pytest.approx(wilcoxon_subjects(acc_a, acc_b))
+    assert row["p_permutation"] == pytest.approx(brute_force_permutation_p(y, a, b, subj, 3))
+    discordant = int(np.sum((a == y) & (b != y))), int(np.sum((a != y) & (b == y)))
+    assert row["p_mcnemar"] == pytest.approx(sps.binomtest(discordant[0], sum(discordant)).pvalue)
+    acc_a = np.array([accuracy(y[subj == k], a[subj == k]) for k in np.unique(subj)])
+    acc_b = np.array([accuracy(y[subj == k], b[subj == k]) for k in np.unique(subj)])
+    assert row["p_wilcoxon"] == pytest.approx(sps.wilcoxon(acc_a - acc_b, zero_method="pratt").pvalue)
 
     # Summary: tests over both seeds at once, mean UF1 difference inside its CI, Holm across methods per group.
     summary = out.query("method == 'Random' and group == 'samm'").iloc[0]
@@ -237,7 +238,19 @@ def test_compare_to_reference_rows_match_the_tests():
     assert summary["n_seeds"] == 2 and summary["n_subjects"] == 6 and summary["n_samples"] == 42
     for group, part in out.groupby("group"):
         for test in ("p_permutation", "p_mcnemar", "p_wilcoxon"):
-            np.testing.assert_allclose(part[f"{test}_holm"], holm(part[test]))
+            np.testing.assert_allclose(part[f"{test}_holm"], holm_by_definition(part[test].to_numpy()))
+
+
+def holm_by_definition(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of the non-NaN p-values: the i-th smallest times (m - i), running maximum,
+    capped at 1."""
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    running = 0.0
+    for rank, i in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, min(1.0, (len(valid) - rank) * p[i]))
+        out[i] = running
+    return out
 
 
 def brute_force_seed_permutation(y, a, b, subj, run):

@@ -127,7 +127,7 @@ def test_htnet_regions(loaded):
     lm28 = to_grid(table_landmarks(loaded.samples), DEFAULT_CONFIG.image_size, 28)
     assert np.all((lm28 > 0) & (lm28 < 27))
     assert np.array_equal(regions, tile_regions(loaded.features("flow"), lm28, published_quirks=True))
-    with pytest.raises(DataError, match="unknown representation"):
+    with pytest.raises(DataError, match="dataset 'synthetic': unknown input 'depth'"):
         loaded.features("depth")
 
 

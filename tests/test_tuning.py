@@ -191,7 +191,8 @@ def test_the_report_shows_every_rule_and_the_gap(tmp_path, marked):
     assert not run(out, tuning=("nested", "test-scored", "fixed"), grid=(), selection="final,oracle", seeds=(0, 1)).failed
     rep = write_report(out, figures=False, n_resamples=50, n_permutations=50)
     results = pd.read_csv(out / "results.csv")
-    assert list(results.columns[:6]) == ["method", "display_name", "protocol", "data", "epoch_selection", "tuning"]
+    assert list(results.columns[:8]) == ["method", "display_name", "protocol", "data", "preset", "overrides",
+                                         "epoch_selection", "tuning"]
     labels = results.drop_duplicates("method").set_index("method")
     assert set(labels.loc[[f"tunable (k={k})" for k in range(3)], "tuning"]) == {"fixed"}
     assert labels.loc["tunable (nested)", "tuning"] == "nested" and not labels.loc["tunable (nested)", "leaky"]
@@ -243,15 +244,30 @@ def test_resume_mid_search_runs_only_the_missing_cells(tmp_path, marked):
                                       rows(load_run(tmp_path / f"clean-{fail_on}").preds, "nested"))
 
 
+def search_of(out, executor):
+    assert not run(out / executor, executor=executor, workers=2, tuning=("nested", "test-scored")).failed
+    result = load_run(out / executor)
+    return (rows(result.preds, "nested"), rows(result.preds, "test-scored"),
+            result.picks[["tuning", "seed", "fold", "config"]].reset_index(drop=True))
+
+
 def test_serial_and_local_executors_agree(tmp_path, marked):
-    got = {}
-    for executor in ("serial", "local"):
-        assert not run(tmp_path / executor, executor=executor, workers=2, tuning=("nested", "test-scored")).failed
-        result = load_run(tmp_path / executor)
-        got[executor] = (rows(result.preds, "nested"), rows(result.preds, "test-scored"),
-                         result.picks[["tuning", "seed", "fold", "config"]].reset_index(drop=True))
-    for a, b in zip(got["serial"], got["local"]):
+    for a, b in zip(search_of(tmp_path, "serial"), search_of(tmp_path, "local")):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_serial_and_ray_executors_agree(tmp_path, marked):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mebench[ray]')")
+    from tests.conftest import REPO
+
+    # The test plugins live in this module: Ray's workers import it from the checkout.
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}})
+    try:
+        for a, b in zip(search_of(tmp_path, "serial"), search_of(tmp_path, "ray")):
+            pd.testing.assert_frame_equal(a, b)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 @pytest.mark.parametrize("tuning, grid, params, match", [

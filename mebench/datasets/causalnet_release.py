@@ -4,7 +4,7 @@ Zhang, Z., Tang, W., Chen, H. "Rethinking Key-frame-based Micro-expression Recog
 Accurate Framework Against Key-frame Errors." ICCV 2025 (arXiv 2508.06640). Code (MIT):
 https://github.com/tony19980810/CausalNet
 
-Layout under PATH (see ../shared/data/causalnet-release/README.md):
+Layout under PATH, as the CausalNet repository distributes it:
 
     combined_3_class2_for_optical_flow.csv   the HTNet release's list: the same 442 clips, columns and labels
     STSNet_whole_norm_u_v_os/                 four 28x28x3 PNGs per clip, named like the HTNet release's:
@@ -43,7 +43,8 @@ from mebench.datasets.htnet_release import (CLASS_NAMES, CSV_NAME, FLOW_DIR, FLO
                                             _problem_error, _read_bytes, flow_file_name, release_root, release_table)
 from mebench.errors import DataError
 from mebench.features.regions import GRID
-from mebench.representations import CAUSALNET_MAPS, FLOW_IMAGE
+from mebench.primitives import FLOW_IMAGE
+from mebench.representations import CAUSALNET_MAPS
 
 NAME = "causalnet-release"
 # primitive -> the suffix its file adds to the clip id (published main_train.py: n_img, _1, _2, _3)
@@ -92,6 +93,7 @@ def scan_maps(root: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray], l
             if problem:
                 problems.append(problem)
                 continue
+            assert img is not None  # read without a problem
             maps[name][i] = img.transpose(2, 0, 1)
             digest.update(hashlib.sha256(data).digest())
         content.append(digest.hexdigest()[:16])
@@ -118,9 +120,11 @@ def load_causalnet_release(path: str | None, *, cache_dir=None) -> Dataset:
     table, maps, problems = scan_maps(root)
     if problems:
         raise _problem_error(root, problems, NAME)
+    assert table is not None  # read without a problem
     csv_digest = hashlib.sha256((root / CSV_NAME).read_bytes()).hexdigest()
     counts = table.groupby("dataset", sort=False).size()
     description = (f"CausalNet release (MEGC2019 composite, four maps per clip): {len(table)} samples, "
                    f"{table['subject_key'].nunique()} subjects ({', '.join(f'{k} {v}' for k, v in counts.items())})")
     fingerprint = table_fingerprint(table, f"{NAME}-csv:{csv_digest}")
-    return Dataset(NAME, f"{NAME}:{root}", CLASS_NAMES, table, fingerprint, MapFeatures(maps), description)
+    return Dataset(NAME, f"{NAME}:{root}", CLASS_NAMES, table, fingerprint, MapFeatures(maps), description,
+                   provides=tuple(MAP_SUFFIXES))

@@ -106,12 +106,13 @@ def combine_datasets(datasets: Sequence[Dataset]) -> Dataset:
         feature_function=CombinedFeatures(datasets),
         description="; ".join(ds.description or ds.name for ds in datasets),
         flow_channels=datasets[0].flow_channels,
+        provides=tuple(p for p in datasets[0].provides if all(p in ds.provides for ds in datasets)),  # what all have
     )
     combined.parts = datasets  # type: ignore[attr-defined]
     return combined
 
 
-def take_rows(dataset: Dataset, rows: Sequence[int], *, labels: Sequence[str] | None = None,
+def take_rows(dataset: Dataset, rows: Sequence[int] | np.ndarray, *, labels: Sequence[str] | None = None,
               class_names: Sequence[str] | None = None, name_suffix: str = "") -> Dataset:
     """The dataset of `rows` (in that order), optionally relabelled with `labels` over `class_names`."""
     rows = np.asarray(rows, dtype=np.int64)
@@ -132,4 +133,5 @@ def take_rows(dataset: Dataset, rows: Sequence[int], *, labels: Sequence[str] | 
         feature_function=features_of_rows(dataset, rows),
         description=dataset.description,
         flow_channels=dataset.flow_channels,
+        provides=dataset.provides,
     )

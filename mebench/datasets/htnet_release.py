@@ -1,6 +1,6 @@
 """`--data htnet-release:PATH`: the MEGC2019 composite set as the public HTNet repository ships it.
 
-Layout under PATH (see ../shared/data/README.md):
+Layout under PATH, as the HTNet repository distributes it:
 
     combined_3_class2_for_optical_flow.csv   dataset, sub, filename_o, label (0/1/2), imagename, ...
     STSNet_whole_norm_u_v_os/                 "{sub}_{filename_o} .png" (note the space), 28x28x3
@@ -15,6 +15,8 @@ Representations:
   exactly as the published pipeline finds them (`main_HTNet.py`, `whole_face_block_coordinates`):
   MTCNN on the apex face resized to 28x28, the fixed mean landmarks where no face is found (172 of
   the 442 release faces). See `mebench.features.mtcnn`.
+- ``apex-face``: the apex face crops (224x224 JPG) as RGB, resized to 112x112 (`face:apex`); the
+  release has no onset frames, so no `face:onset`.
 - ``htnet-regions-dlib``: the published tiling around dlib's landmarks on the full-size apex face
   instead (`mebench.features.landmarks.apex_landmarks28`; where dlib finds no face, its 68-point
   model runs on the whole image): an alternative for studying what the landmark step does.
@@ -35,7 +37,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import cv2
 import numpy as np
@@ -45,7 +47,7 @@ from mebench.cache import ArrayCache
 from mebench.dataset import CONTENT, Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
 from mebench.features.regions import GRID
-from mebench.representations import FLOW_IMAGE
+from mebench.primitives import APEX_FACE, FLOW_IMAGE, LANDMARKS_DLIB, LANDMARKS_HTNET, face_array
 
 NAME = "htnet-release"
 CSV_NAME = "combined_3_class2_for_optical_flow.csv"
@@ -178,6 +180,7 @@ def release_table(root: Path, problems: list[str]) -> pd.DataFrame | None:
 
     ids = rows["dataset"] + "/" + rows["sub"] + "/" + rows["filename_o"]
     for i, row in rows.iterrows():
+        i = cast(int, i)  # the CSV's RangeIndex
         line = f"{CSV_NAME} line {i + 2} (sample {ids[i]})"
         empty = [c for c in CSV_COLUMNS if c != "label" and not row[c]]
         if empty:
@@ -287,8 +290,9 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
     scan = scan_release(release_root(path))
     if scan.problems:
         raise _problem_error(scan.root, scan.problems)
-    table = scan.table
-    features = ReleaseFeatures(scan.root, table, scan.flow, scan.face_digest, ArrayCache(cache_dir))
+    table, flow = scan.table, scan.flow
+    assert table is not None and flow is not None  # set by a scan without problems
+    features = ReleaseFeatures(scan.root, table, flow, scan.face_digest, ArrayCache(cache_dir))
     counts = table.groupby("dataset", sort=False).size()
     return Dataset(
         name=NAME,
@@ -297,6 +301,7 @@ def load_htnet_release(path: str | None, *, cache_dir=None) -> Dataset:
         samples=table,
         fingerprint=table_fingerprint(table, "htnet-release-flow:" + scan.flow_digest),
         feature_function=features,
+        provides=(FLOW_IMAGE, *LANDMARK_PRIMITIVES, APEX_FACE),
         description=f"HTNet release (MEGC2019 composite): {len(table)} samples, "
         f"{table['subject_key'].nunique()} subjects ({', '.join(f'{k} {v}' for k, v in counts.items())})",
     )
@@ -337,8 +342,8 @@ LANDMARK_STEPS = {
         "dlib's HOG face detector and 68-point model on the full-size apex face, scaled to 28x28",
         "dlib's 68-point model run on the whole image", _dlib),
 }
-# The landmark step behind each landmark primitive (mebench.representations) on this dataset.
-LANDMARK_PRIMITIVES = {"landmarks:htnet": "mtcnn", "landmarks:dlib": "dlib"}
+# The landmark step behind each landmark primitive (mebench.primitives) on this dataset.
+LANDMARK_PRIMITIVES = {LANDMARKS_HTNET: "mtcnn", LANDMARKS_DLIB: "dlib"}
 MISSING_FACES_SHOWN = 8  # a run names a few; `datasets check` names them all
 
 
@@ -359,7 +364,19 @@ class ReleaseFeatures:
             return self.flow
         if name in LANDMARK_PRIMITIVES:
             return self.landmarks(LANDMARK_PRIMITIVES[name])[0]
-        raise DataError(f"htnet-release has no primitive {name!r} (it has {FLOW_IMAGE}, {', '.join(LANDMARK_PRIMITIVES)})")
+        if name == APEX_FACE:  # the release's apex face crops (224x224 JPG), resized; read on demand, not cached
+            return face_array([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for _, _, image in self.faces()])
+        raise DataError(f"htnet-release has no primitive {name!r} (it has {FLOW_IMAGE}, {', '.join(LANDMARK_PRIMITIVES)}, "
+                        f"{APEX_FACE})")
+
+    def faces(self):
+        """(sample, file, BGR image) of every apex face, in table order; DataError naming an unreadable one."""
+        for sample, name in zip(self.table["sample"], self.table["face_file"]):
+            file = self.root / FACE_DIR / name
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise DataError(f"unreadable apex face image {file} (sample {sample})")
+            yield sample, file, image
 
     def landmark_key(self, step: str) -> dict:
         return {"version": LANDMARK_STEPS[step].version, "faces": list(self.table["face_file"]),
@@ -388,11 +405,7 @@ class ReleaseFeatures:
         """(N, 11): five (x, y) points flattened, then 1 where a face was found, else 0."""
         locate = LANDMARK_STEPS[step].locate
         out = np.zeros((len(self.table), 11), dtype=np.float64)
-        for i, (sample, name) in enumerate(zip(self.table["sample"], self.table["face_file"])):
-            file = self.root / FACE_DIR / name
-            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            if image is None:
-                raise DataError(f"unreadable apex face image {file} (sample {sample})")
+        for i, (sample, file, image) in enumerate(self.faces()):
             try:
                 points, found = locate(image)
             except ValueError as exc:
@@ -435,6 +448,7 @@ def check_release(path: str | None, *, faces: bool = True, cache_dir=None):
     report.clips = len(scan.table)
     report.usable = 0 if scan.problems else report.clips
     if faces and not scan.problems:
+        assert scan.flow is not None  # set with the table
         features = ReleaseFeatures(root, scan.table, scan.flow, scan.face_digest, ArrayCache(cache_dir))
         features.warn = False  # the report lists them instead
         _, found = features.landmarks(step.name)

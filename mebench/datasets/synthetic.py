@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -40,7 +41,8 @@ from mebench.cache import ArrayCache
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError, DataError
 from mebench.features.flow import DEFAULT_FLOW_PARAMS, FlowParams, flow_image
-from mebench.representations import FLOW_IMAGE
+from mebench.primitives import (APEX_FACE, FACE_SIZE, FLOW_IMAGE, LANDMARKS_DLIB, LANDMARKS_HTNET, ONSET_FACE,
+                                face_array)
 
 GENERATOR_VERSION = "synthetic-v1"
 CLASS_NAMES = ("negative", "positive", "surprise")
@@ -378,6 +380,13 @@ def compute_flow_features(config: SyntheticConfig = DEFAULT_CONFIG, params: Flow
     return out
 
 
+def compute_faces(config: SyntheticConfig = DEFAULT_CONFIG) -> tuple[np.ndarray, np.ndarray]:
+    """(onset faces, apex faces), each (N, 3, FACE_SIZE, FACE_SIZE) float32: the rendered gray frames as RGB."""
+    frames = [render_sample(config, i)[:2] for i in range(len(_plan(config)))]
+    return cast("tuple[np.ndarray, np.ndarray]",
+                tuple(face_array([np.repeat(f[i][..., None], 3, axis=2) for f in frames]) for i in (0, 1)))
+
+
 def synthetic_dataset(config: SyntheticConfig = DEFAULT_CONFIG, *, cache_dir: Path | str | None = None,
                       flow_params: FlowParams = DEFAULT_FLOW_PARAMS) -> Dataset:
     """The synthetic Dataset for any generator config; features are computed on first use and cached."""
@@ -391,14 +400,19 @@ def synthetic_dataset(config: SyntheticConfig = DEFAULT_CONFIG, *, cache_dir: Pa
         if name == FLOW_IMAGE:
             return cache.get_or_compute("synthetic/flow", key, lambda: compute_flow_features(config, flow_params),
                                         shape=(len(table), 3, flow_params.size, flow_params.size), dtype=np.float32)
-        if name.startswith("landmarks:"):  # the generator knows its faces' landmarks exactly: every kind is these
+        if name in (LANDMARKS_HTNET, LANDMARKS_DLIB):  # the generator knows its faces' landmarks exactly
             return landmarks28
+        if name in (ONSET_FACE, APEX_FACE):  # both rendered at once, cached like the flow
+            faces = cache.get_or_compute("synthetic/faces", {**key, "faces": FACE_SIZE},
+                                         lambda: np.stack(compute_faces(config)),
+                                         shape=(2, len(table), 3, FACE_SIZE, FACE_SIZE), dtype=np.float32)
+            return faces[0 if name == ONSET_FACE else 1]
         raise DataError(f"the synthetic dataset has no primitive {name!r}")
 
     counts = ", ".join(f"{s.name} {sum(s.class_counts)} ({len(s.subjects)} subjects)" for s in config.sources)
     ds = Dataset(
         name="synthetic", source="synthetic", class_names=CLASS_NAMES, samples=table, fingerprint=fingerprint,
-        feature_function=features,
+        feature_function=features, provides=(FLOW_IMAGE, LANDMARKS_HTNET, LANDMARKS_DLIB, APEX_FACE, ONSET_FACE),
         description=f"rendered onset/apex faces with class-specific micro-motion ({GENERATOR_VERSION}, seed {config.seed}): {counts}",
     )
     ds.cache = cache  # type: ignore[attr-defined]  # for tests and logs: cache.computed lists what was computed

@@ -2,7 +2,7 @@
 
 One pipeline for every dataset, real videos and synthetic frames alike, so a method sees the
 same kind of input whatever the data. The output matches the `flow` representation
-(mebench.method.REPRESENTATIONS): the flow is computed at the frames' resolution, each map is
+(mebench.representations): the flow is computed at the frames' resolution, each map is
 resized to `size` x `size` with area interpolation and min-max normalised to 0-255 per image,
 and the channels are ordered (strain, v, u), the BGR order in which cv2.imread returns the
 published release's u, v, strain PNGs and hence the order the published checkpoints consume.

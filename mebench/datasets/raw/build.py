@@ -77,6 +77,7 @@ def dataset_from_scan(scan: Scan, *, cache_dir=None, config: PipelineConfig | No
         fingerprint=table_fingerprint(table, fingerprint({"annotations": annotations}), pipeline_key),
         feature_function=features,
         flow_channels=config.channels,
+        provides=features.provides(),
         description=f"{scan.kind} raw frames at {scan.root}: {len(table)} clips, {table['subject'].nunique()} subjects ("
         + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in class_names) + ")",
     )

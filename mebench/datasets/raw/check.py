@@ -36,6 +36,7 @@ class CheckReport:
     faces_checked: bool = False
     no_apex: int = 0
     fallback: str = "whole-frame fallback crop used"  # what is done where no face is found
+    checks: list[str] | None = None  # conformance checks passed (the kinds checked by mebench.checks instead)
 
     @property
     def fatal(self) -> bool:
@@ -52,7 +53,10 @@ class CheckReport:
         by_code = Counter((p.severity, p.code) for p in self.problems)
         if by_code:
             lines.append("  " + ", ".join(f"{code} {n} ({sev})" for (sev, code), n in sorted(by_code.items())))
-        if self.faces_checked:
+        if self.checks is not None:  # a kind without checks of its own: the conformance checks ran instead
+            lines.append(f"  conformance checks passed: {len(self.checks)}"
+                         + (f" ({', '.join(self.checks)})" if self.checks else ""))
+        elif self.faces_checked:
             lines.append(f"  faces: {self.faces_detected} detected, {self.face_fallbacks} not found ({self.fallback})")
         else:
             lines.append("  faces: not checked (--no-faces)")

@@ -45,16 +45,17 @@ class ClassSet:
 def class_sets() -> dict[str, ClassSet]:
     rows = read_shipped_csv(CLASS_SETS_FILE, ("set", "dataset", "native_label", "class", "reference_count"),
                             "class set file")
-    out = {}
+    out: dict[str, ClassSet] = {}
     for name, part in rows.groupby("set", sort=False):
         datasets = part["dataset"].unique()
         if len(datasets) != 1:
             raise DataError(f"{CLASS_SETS_FILE}: class set {name!r} names several datasets {list(datasets)}")
         used = part[part["class"] != ""]
-        out[name] = ClassSet(name, datasets[0], tuple(dict.fromkeys(used["class"])),
-                             dict(zip(used["native_label"], used["class"])),
-                             tuple(part.loc[part["class"] == "", "native_label"]),
-                             {k: int(v) for k, v in zip(part["native_label"], part["reference_count"])})
+        # read_shipped_csv: every cell is a str
+        out[str(name)] = ClassSet(str(name), str(datasets[0]), tuple(dict.fromkeys(used["class"])),
+                                  dict(zip(used["native_label"], used["class"])),
+                                  tuple(part.loc[part["class"] == "", "native_label"]),
+                                  {k: int(v) for k, v in zip(part["native_label"], part["reference_count"])})
     return out
 
 

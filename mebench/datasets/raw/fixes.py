@@ -38,21 +38,22 @@ def apply_fixes(scan: Scan, fixes: pd.DataFrame) -> list[str]:
     applied = []
     by_sample = {r.sample: r for r in scan.records}
     for fix in fixes[fixes["dataset"] == scan.kind].itertuples(index=False):
-        rec = by_sample.get(fix.sample)
+        rec = by_sample.get(str(fix.sample))  # read_shipped_csv: every cell a str
         if rec is None:
             continue  # the clip is not in this version of the metadata
-        current = _as_text(getattr(rec, fix.field))
+        current = _as_text(getattr(rec, str(fix.field)))
         if current.lower() != _as_text(fix.old).strip().lower():
             scan.add(WARNING, FIX_NOT_APPLIED, rec.source or rec.clip_dir,
                      f"annotation fix of {fix.field} not applied: expected {fix.old!r}, the metadata has {current!r} "
                      f"({fix.reason})", rec.sample)
             continue
-        new = fix.new.strip()
+        new = str(fix.new).strip()
+        value: str | int | None  # a label, or a frame number (None: not annotated)
         if fix.field == "label":
             value = new.lower()
         else:
             value = None if new in ("", "/") else int(new)
-        setattr(rec, fix.field, value)
+        setattr(rec, str(fix.field), value)
         rec.extra.setdefault("fixes", []).append(f"{fix.field} {fix.old}->{fix.new}: {fix.reason}")
         applied.append(f"{fix.sample} {fix.field} {fix.old} -> {fix.new}")
     return applied

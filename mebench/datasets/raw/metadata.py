@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import pandas as pd
 
@@ -42,7 +42,7 @@ class Sheet:
 
 def read_raw(path: Path) -> pd.DataFrame:
     """Every cell of the first sheet, no header, dtype object."""
-    engine = "calamine" if path.suffix.lower() == ".xls" else "openpyxl"
+    engine: Literal["calamine", "openpyxl"] = "calamine" if path.suffix.lower() == ".xls" else "openpyxl"
     try:
         return pd.read_excel(path, header=None, dtype=object, engine=engine)
     except ImportError as exc:

@@ -43,7 +43,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import cv2
 import numpy as np
@@ -56,14 +56,16 @@ from mebench.features.mtcnn import MTCNN_LANDMARKS_VERSION
 from mebench.features.regions import GRID
 from mebench.datasets.raw import stages
 from mebench.datasets.raw.records import ClipRecord, file_fingerprint
-from mebench.representations import FLOW_CHANNELS, FLOW_IMAGE
+from mebench.primitives import (APEX_FACE, FACE_SIZE, FLOW_IMAGE, LANDMARKS_DLIB, LANDMARKS_HTNET, ONSET_FACE,
+                                face_array)
+from mebench.representations import FLOW_CHANNELS
 
 MTCNN_FACES_VERSION = "facenet-pytorch-mtcnn-2.5.2/largest-box/centred-square-fallback/v1"
 
 PIPELINE_VERSION = "raw-pipeline-v2"
-STAGES = ("landmarks", "apex", "faces", "flow", "image", "points")
 APEX_SPOT_SIZE = 64
-PRESETS = {
+_Pair = tuple[np.ndarray, np.ndarray]  # onset and apex
+PRESETS: dict[str, dict[str, Any]] = {
     "htnet-casme3": dict(face="mtcnn", face_size=GRID, flow="farneback", farneback=stages.FarnebackParams(),
                          channels="u-v-magnitude"),
 }
@@ -129,7 +131,7 @@ class PipelineConfig:
                 raise ConfigError(f"pipeline option {item!r}: expected NAME=VALUE or a preset "
                                   f"({', '.join(PRESETS)})")
             target, _, sub = name.partition(".")
-            owner = config
+            owner: Any = config  # or its tvl1 / farneback parameters
             if sub:
                 if target not in ("tvl1", "farneback"):
                     raise ConfigError(f"pipeline option {name!r}: only tvl1.* and farneback.* have sub-options")
@@ -141,6 +143,7 @@ class PipelineConfig:
                                   + ", ".join([f.name for f in fields(cls) if f.name not in ("tvl1", "farneback")]
                                               + ["tvl1.*", "farneback.*"]))
             current = getattr(owner, key)
+            parsed: Any  # of the option's type
             try:
                 parsed = (value.strip().lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(value.strip())
             except ValueError:
@@ -329,9 +332,21 @@ class Pipeline:
         """The onset and apex frames' MTCNN face crops, (face_size, face_size, 3) RGB uint8 each."""
         apex, _ = self.apex(rec)
         boxes = self.faces(rec)
-        return tuple(stages.mtcnn_crop(stages.read_color(self.frame(rec, n, what), rec.sample), box[:4],
-                                       self.config.face_size)
-                     for (n, what), box in zip(((self.onset_number(rec), "onset"), (apex, "apex")), boxes))
+        return cast(_Pair, tuple(stages.mtcnn_crop(stages.read_color(self.frame(rec, n, what), rec.sample), box[:4],
+                                                   self.config.face_size)
+                                 for (n, what), box in zip(((self.onset_number(rec), "onset"), (apex, "apex")), boxes)))
+
+    def face_pair(self, rec: ClipRecord) -> tuple[np.ndarray, np.ndarray]:
+        """The onset and apex frames' face crops, (FACE_SIZE, FACE_SIZE, 3) RGB uint8 each, cut as the flow's
+        crops are (the clip's dlib-aligned crop, or each frame's MTCNN box)."""
+        if self.config.face == "mtcnn":
+            return cast(_Pair, tuple(cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_LINEAR)
+                                     for crop in self.face_crops(rec)))
+        m = self.transform(rec, FACE_SIZE)
+        apex, _ = self.apex(rec)
+        return cast(_Pair, tuple(cv2.cvtColor(stages.warp(stages.read_color(self.frame(rec, n, what), rec.sample), m,
+                                                          FACE_SIZE), cv2.COLOR_BGR2RGB)
+                                 for n, what in ((self.onset_number(rec), "onset"), (apex, "apex"))))
 
     def flow(self, rec: ClipRecord) -> np.ndarray:
         """(face_size, face_size, 2) float32 flow (u, v) from onset to apex, px of the face crop."""
@@ -448,18 +463,22 @@ class RawFeatures:
         self.pipeline = Pipeline(config, cache)
         self._warned = False
 
+    def provides(self) -> tuple[str, ...]:
+        """The primitives this pipeline makes: landmarks only on the 28x28 grid, dlib's only with its face crop."""
+        landmarks = () if self.config.size != GRID else (
+            (LANDMARKS_HTNET,) if self.config.face == "mtcnn" else (LANDMARKS_HTNET, LANDMARKS_DLIB))
+        return (FLOW_IMAGE, *landmarks, APEX_FACE, ONSET_FACE)
+
     def __call__(self, name: str) -> np.ndarray:
-        if name == FLOW_IMAGE:
-            stage = "image"
-        elif name in ("landmarks:htnet", "landmarks:dlib"):
-            if self.config.size != GRID:
-                raise DataError(f"HTNet's landmarks are on the {GRID}x{GRID} grid; the pipeline's size is {self.config.size}")
-            if name == "landmarks:dlib" and self.config.face == "mtcnn":
-                raise DataError("dlib landmarks need the dlib face crop (the pipeline has face=mtcnn)")
-            stage = "points"
-        else:
-            raise DataError(f"raw datasets have no primitive {name!r} (they have {FLOW_IMAGE}, landmarks:htnet, "
-                            "landmarks:dlib)")
+        if name not in self.provides():
+            raise DataError(f"raw datasets with this pipeline ({self.config.text() or 'the defaults'}) have no "
+                            f"primitive {name!r} (they have {', '.join(self.provides())})")
+        if name in (APEX_FACE, ONSET_FACE):  # two frames per clip, read again: cheap next to the flow
+            stage = "faces" if self.config.face == "mtcnn" else "apex"  # what the crops are cut from, cached
+            compute_all(self.records, self.config, self.cache, stage, workers=self.workers, pipeline=self.pipeline)
+            which = 0 if name == ONSET_FACE else 1
+            return face_array([self.pipeline.face_pair(r)[which] for r in self.records])
+        stage = "image" if name == FLOW_IMAGE else "points"
         compute_all(self.records, self.config, self.cache, stage, workers=self.workers, pipeline=self.pipeline)
         self.warn_fallbacks()
         out = np.stack([self.pipeline.get(stage, r) for r in self.records])

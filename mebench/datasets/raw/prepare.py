@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from mebench.cache import ArrayCache
 from mebench.datasets.raw import scanner
 from mebench.datasets.raw.build import dataset_from_scan
-from mebench.datasets.raw.pipeline import (PipelineConfig, ProgressCallback, compute_all,
+from mebench.datasets.raw.pipeline import (PipelineConfig, ProgressCallback, RawFeatures, compute_all,
                                            resolve_workers)
 from mebench.features.landmarks import WHOLE_IMAGE
 from mebench.features.regions import GRID
@@ -46,7 +47,7 @@ def prepare_dataset(kind: str, path: str | None, *, cache_dir=None, config: Pipe
                     start: ProgressCallback | None = None) -> PrepareReport:
     config = config or PipelineConfig()
     dataset = dataset_from_scan(scanner(kind)(path), cache_dir=cache_dir, config=config, workers=workers)
-    features = dataset.feature_function
+    features = cast(RawFeatures, dataset.feature_function)  # what dataset_from_scan gives
     records = features.records
     cache: ArrayCache = features.cache
     stages = ("image", "points") if config.size == GRID else ("image",)

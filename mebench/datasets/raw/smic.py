@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 from mebench.errors import ConfigError, DataError
 from mebench.datasets.raw.build import raw_loader
@@ -63,8 +64,9 @@ def scan(path, *, fixes=None) -> Scan:
                         + ", ".join(c for c in HS_DIRS if c) + " folders")
     scan = Scan(KIND, root, None, [], vocabulary=VOCABULARY)
     for subject_dir in sorted((d for d in hs.iterdir() if d.is_dir() and subject_id(d.name)),
-                              key=lambda d: int(SUBJECT.match(d.name).group(1))):
+                              key=lambda d: int(cast(re.Match, SUBJECT.match(d.name)).group(1))):
         subject = subject_id(subject_dir.name)
+        assert subject is not None  # the folders are filtered by subject_id
         base = subject_dir / "micro" if (subject_dir / "micro").is_dir() else subject_dir
         for label_dir in sorted(d for d in base.iterdir() if d.is_dir()):
             if label_dir.name.lower() in IGNORED:

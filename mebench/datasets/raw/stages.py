@@ -115,7 +115,7 @@ def face_transform(points68: np.ndarray, how: str, frame_shape: tuple[int, int],
     """2x3 affine matrix mapping frame pixels to the size x size face crop (see the module docstring)."""
     h, w = frame_shape[:2]
     if how == WHOLE_IMAGE:
-        side = min(h, w)
+        side: float = min(h, w)
         s = size / side
         return np.array([[s, 0.0, -s * (w - side) / 2], [0.0, s, -s * (h - side) / 2]])
     pts = np.asarray(points68, dtype=np.float64)
@@ -164,7 +164,7 @@ def mtcnn_crop(frame_bgr: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     if x2 - x1 < 2 or y2 - y1 < 2:
         raise DataError(f"face box {box.tolist()} is empty on a {w}x{h} frame")
     rgb = Image.fromarray(np.ascontiguousarray(frame_bgr[:, :, ::-1]))
-    face = rgb.crop((x1, y1, x2, y2)).resize((size, size), Image.BILINEAR)
+    face = rgb.crop((x1, y1, x2, y2)).resize((size, size), Image.Resampling.BILINEAR)  # == 2, Image.BILINEAR
     return np.asarray(face, dtype=np.uint8)
 
 

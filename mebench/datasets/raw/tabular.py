@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 from mebench.errors import ConfigError, DataError
 from mebench.datasets.raw import metadata as md
@@ -92,7 +92,7 @@ def scan_table(spec: TableSpec, path: str | Path | None, *, fixes=None) -> Scan:
     parsed: list[tuple[md.Sheet, int, Row, dict[str, Any]]] = []
     for sheet in sheets:
         for i in range(len(sheet.rows)):
-            cells = sheet.rows.iloc[i].to_dict()
+            cells = cast(dict[str, Any], sheet.rows.iloc[i].to_dict())  # the sheet's columns are field names
             subject = spec.subject_id(cells["subject"])
             filename = md.cell_text(cells["clip"])
             if subject is None or not filename:
