@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
 from mebench.reports import analysis
-from mebench.reports.results import fold_results, predictions_csv_frame
+from mebench.reports.results import RunResults, fold_results, predictions_csv_frame
 from mebench.reports.tuning import picks_csv_frame
 from mebench.reports.tables import (LABEL_PREFIX, NumberFormat, latex_dataset_table, latex_methods_table, latex_table,
                                     markdown_methods_table, markdown_table, provenance, wide_summary)
@@ -42,7 +43,7 @@ class Shown:
         if column not in frame.columns or frame.empty:
             return frame
         out = frame.copy()
-        out.insert(out.columns.get_loc(column) + 1, "display_name", out[column].map(self))
+        out.insert(cast(int, out.columns.get_loc(column)) + 1, "display_name", out[column].map(self))
         return out
 
 
@@ -50,12 +51,12 @@ class Shown:
 class ReportParts:
     """Everything a report's outputs are built from (computed once by reports.writer)."""
 
-    run: object  # reports.results.RunResults
+    run: RunResults
     run_dir: Path | list
     preds: pd.DataFrame
     results: pd.DataFrame
     summary: pd.DataFrame
-    comparisons: object  # reports.analysis comparisons: .stats, .reference, .notes
+    comparisons: analysis.Comparisons
     significant: set
     friedman: analysis.FriedmanAnalysis
     leakage: pd.DataFrame

@@ -26,7 +26,7 @@ import re
 import shutil
 import textwrap
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, cast
 
 import pandas as pd
 
@@ -179,14 +179,14 @@ _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "
 
 
 def _tex_escape(text: str) -> str:
-    out, quote_open = [], False
+    chars, quote_open = [], False
     for ch in str(text):
         if ch == '"':  # straight double quotes become `` and ''
             quote_open = not quote_open
-            out.append("``" if quote_open else "''")
+            chars.append("``" if quote_open else "''")
         else:
-            out.append(_TEX_SPECIAL.get(ch, ch))
-    out = "".join(out)
+            chars.append(_TEX_SPECIAL.get(ch, ch))
+    out = "".join(chars)
     return "{}" + out if out.startswith("[") else out  # a leading [ would read as an option of \\
 
 
@@ -304,7 +304,7 @@ class _Ranking:
         self.unranked = set(unranked)
         self.rows = {(r.method, r.group, r.metric): r for r in part.itertuples()}
         columns = {(g, m) for (_, g, m) in self.rows}
-        self.ranks = {(g, m): _ranks([r.mean for (meth, rg, rm), r in self.rows.items()
+        self.ranks = {(g, m): _ranks([cast(float, r.mean) for (meth, rg, rm), r in self.rows.items()
                                       if (rg, rm) == (g, m) and meth not in self.unranked], fmt)
                       for g, m in columns}
 
@@ -312,9 +312,9 @@ class _Ranking:
         r = self.rows.get((method, group, metric))
         if r is None:
             return None
-        rank = None if method in self.unranked else self.ranks[(group, metric)].get(self.fmt.key(r.mean))
-        ci = (r.ci_low, r.ci_high) if hasattr(r, "ci_low") else None
-        return Cell(mean=r.mean, std=r.std, ci=ci, rank=rank, significant=significant)
+        rank = None if method in self.unranked else self.ranks[(group, metric)].get(self.fmt.key(cast(float, r.mean)))
+        ci = (cast(float, r.ci_low), cast(float, r.ci_high)) if hasattr(r, "ci_low") else None
+        return Cell(mean=cast(float, r.mean), std=cast(float, r.std), ci=ci, rank=rank, significant=significant)
 
 
 # What produced a row: stated once in the caption when every row shares it, else on each row that lacks it.
@@ -334,7 +334,7 @@ def provenance(part: pd.DataFrame) -> tuple[str, dict[str, str]]:
             continue
         for method, value in values.items():
             added = qualifier.format(value)
-            if value and added not in method and value not in method:
+            if value and added not in str(method) and value not in str(method):
                 per_row[method] += added
     statement = "; ".join(shared)
     return (statement[:1].upper() + statement[1:] + "." if statement else ""), per_row
@@ -648,6 +648,7 @@ def terminal(model: TableModel, width: int | None = None) -> str:
     values = [[_plain_value(model, c, row)[0] for c in columns] for row in model.rows]
     name_width = max([len("Method")] + [len(n) for n in names])
     widths = [max([len(h)] + [len(v[i]) for v in values]) for i, h in enumerate(headers)]
+    block: list[int]
     blocks, block, used = [], [], name_width
     for i, w in enumerate(widths):
         if block and used + 2 + w > width:
@@ -744,8 +745,9 @@ def latex_methods_table(costs: pd.DataFrame, label_prefix: str = LABEL_PREFIX) -
              r"\begin{tabular*}{\columnwidth}{@{\extracolsep{\fill}}p{0.28\columnwidth}rrrp{0.16\columnwidth}@{}}",
              r"\toprule", r"Method & Params & FLOPs & s / fold & Device \\", r"\midrule"]
     for r in costs.drop_duplicates("method").itertuples():
-        lines.append(f"{_tex_escape(r.method)} & {_count(r.parameters)} & {_count(r.flops_per_sample)} & "
-                     f"{r.seconds_per_fold:.1f} & {_tex_escape(r.devices)} \\\\")
+        lines.append(f"{_tex_escape(str(r.method))} & {_count(cast(float, r.parameters))} & "
+                     f"{_count(cast(float, r.flops_per_sample))} & {r.seconds_per_fold:.1f} & "
+                     f"{_tex_escape(str(r.devices))} \\\\")
     lines += [r"\bottomrule", r"\end{tabular*}",
               r"\caption{Model size (trainable parameters), forward FLOPs per 28$\times$28 sample (torch's flop "
               r"counter) and median training time per fold, with the device it ran on.}",
@@ -757,6 +759,6 @@ def markdown_methods_table(costs: pd.DataFrame) -> str:
     lines = ["### Methods: size and cost", "", "| Method | Parameters | FLOPs / sample | s / fold | Device |",
              "|---|---|---|---|---|"]
     for r in costs.drop_duplicates("method").itertuples():
-        lines.append(f"| {_md_escape(r.method)} | {_count(r.parameters)} | {_count(r.flops_per_sample)} | "
-                     f"{r.seconds_per_fold:.1f} | {r.devices} |")
+        lines.append(f"| {_md_escape(str(r.method))} | {_count(cast(float, r.parameters))} | "
+                     f"{_count(cast(float, r.flops_per_sample))} | {r.seconds_per_fold:.1f} | {r.devices} |")
     return "\n".join(lines) + "\n"

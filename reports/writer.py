@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -66,8 +67,9 @@ def write_report(run_dir: Path | str | list, out_dir: Path | str | None = None, 
         raise DataError("a report of several run folders needs --out: the folder to write it into")
     if out_dir is not None and not write:
         raise ConfigError(f"out={str(out_dir)!r} with write=False: a report that writes nothing has no folder")
-    run_dir = [Path(d) for d in run_dir] if several else Path(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir
+    run_dir = [Path(d) for d in run_dir] if isinstance(run_dir, (list, tuple)) else Path(run_dir)
+    # run_dir is one folder wherever `out` is used: a written report of several folders has --out (refused above)
+    out = Path(out_dir) if out_dir is not None else cast(Path, run_dir)
     run = load_run(run_dir, seeds)  # DataError, before anything is created, when there is nothing to report
     run, notes = finished_seeds_only(run)
     if published:
