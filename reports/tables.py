@@ -424,8 +424,12 @@ def _budget_note(part: pd.DataFrame) -> list[Footnote]:
     other = {m: p for m, p in presets.items() if p and p != "paper"}
     if not other:
         return []
-    return [_both("Not the paper's budget: " + "; ".join(f"{m} ran with the {p} preset" for m, p in other.items())
-                  + ". These rows are not comparable with the published ones, trained with the paper's settings.")]
+    if len(other) == len(presets) and len(set(other.values())) == 1:  # one statement, not one per row
+        said = f"every measured row ran with the {next(iter(other.values()))} preset"
+    else:
+        said = "; ".join(f"{m} ran with the {p} preset" for m, p in other.items())
+    return [_both(f"Not the paper's budget: {said}. These rows are not comparable with the published ones, "
+                  "trained with the paper's settings.")]
 
 
 def dataset_model(summary: pd.DataFrame, protocol: str, *, n_resamples: int, level: float = 0.95,

@@ -208,6 +208,13 @@ def test_published_rows_note_a_budget_other_than_the_papers():
     notes = [n.text for n in model.footnotes if n.text.startswith("Not the paper's budget")]
     assert len(notes) == 1 and "HTNet [quick] ran with the quick preset" in notes[0] and "STSTNet" not in notes[0]
     assert "Not the paper" not in tables.latex_table(measured, "composite")  # no published rows, no note
+    all_quick = summary(summary_rows("HTNet", {"Full": 0.7}, preset="quick"),
+                        summary_rows("STSTNet", {"Full": 0.6}, preset="quick")).assign(protocol="composite")
+    model = tables.results_model(all_quick, "composite", published=published_summary(),
+                                 published_source=published_source())
+    notes = [n.text for n in model.footnotes if n.text.startswith("Not the paper's budget")]
+    assert notes == ["Not the paper's budget: every measured row ran with the quick preset. These rows are not "
+                     "comparable with the published ones, trained with the paper's settings."]
 
 
 def test_csvs_carry_preset_and_parameters(tmp_path):
