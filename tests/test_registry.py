@@ -62,6 +62,12 @@ def test_tags_expand_to_every_method_carrying_them():
         plugins.expand_method_selection("htnet,ststnt")
 
 
+def test_method_selection_ignores_case_and_suggests_tags():
+    assert plugins.expand_method_selection("HTNet,Baseline") == plugins.expand_method_selection("htnet,baseline")
+    with pytest.raises(UnknownNameError, match=r"unknown method 'baselines', did you mean 'baseline'\?"):
+        plugins.expand_method_selection("htnet,baselines")
+
+
 class _Clash(Method):
     info = MethodInfo(name="htnet", summary="x", input="flow", citation="x", presets={"paper": {}, "quick": {}})
 
