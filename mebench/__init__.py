@@ -22,7 +22,7 @@ _LAZY = {
     "Protocol": "mebench.protocol",
     "Fold": "mebench.protocol",
     "Dataset": "mebench.dataset",
-    "load_published": "mebench.published",
+    "load_published": "mebench.published_checkpoints",
     "register_method": "mebench.plugins",
     "register_protocol": "mebench.plugins",
     "register_dataset": "mebench.plugins",
@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mebench.method import Method, MethodInfo
     from mebench.plugins import register_dataset, register_method, register_protocol
     from mebench.protocol import Fold, Protocol
-    from mebench.published import load_published
+    from mebench.published_checkpoints import load_published
     from mebench.runner import RunConfig, RunSummary, load_dataset, run_grid
     from mebench.training import TorchMethod
 

@@ -18,7 +18,7 @@ from mebench.engine import CHECKPOINT, CellSpec
 from mebench.errors import ConfigError, DataError
 from mebench.dataset import Dataset
 from mebench.protocol import Fold, Protocol, check_folds, make_protocol
-from mebench.published import check_published_config
+from mebench.published_checkpoints import check_published_config
 from mebench.progress import CellFinished, Progress, as_progress
 from mebench.runner import (RunSummary, cell_inputs, execute_or_error, load_dataset, now, plan_record,
                             record_data, store_outcome, versions)

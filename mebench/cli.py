@@ -623,8 +623,8 @@ def datasets_check(
     """Validate a dataset: raw trees and htnet-release against their metadata (every bad file), any other kind
     (synthetic, causalnet-release, plugins) by the dataset conformance checks; every problem, then a summary;
     exit code 1 when a problem is fatal (an error)."""
-    from mebench.datasets.check import check_data
-    from mebench.datasets.raw.check import report_lines
+    from mebench.datasets.data_check import check_data
+    from mebench.datasets.raw.tree_check import report_lines
 
     result = check_data(spec, faces=faces, cache_dir=cache_dir, pipeline=pipeline, workers=workers)
     for line in result.summary() if quiet else report_lines(result):

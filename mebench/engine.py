@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from mebench.errors import ConfigError
-from mebench.selection import FULL, EpochRecord, Selected, fit_full, fit_validation, validation_subjects
+from mebench.selection import FULL, EpochRecord, Selected, Training, fit_full, fit_validation, validation_subjects
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-CHECKPOINT = "checkpoint"  # the training of cells that evaluate a released checkpoint
+CHECKPOINT = str(Training.checkpoint())  # the training of cells that evaluate a released checkpoint
 
 
 def canonical_json(value: Any) -> str:
@@ -46,8 +46,9 @@ class CellSpec:
     train: tuple[str, ...]  # sample ids
     test: tuple[str, ...]
     seed: int
-    training: str = FULL  # "full" (final, epoch:E, oracle), "validation:K:P", or "inner:K" (a nested search's inner
-    # training: `train` is the fold's training samples less K held-out subjects, `test` those subjects)
+    training: str = FULL  # str(mebench.selection.Training), as stored: "full" (final, epoch:E, oracle),
+    # "validation:K:P", "inner:K" (a nested search's inner training: `train` is the fold's training samples less K
+    # held-out subjects, `test` those subjects) or "checkpoint"
     record_epochs: bool = False  # keep every epoch's test predictions (full training)
     precision: str = "fp32"
     dataset_fingerprint: str = ""
@@ -118,7 +119,8 @@ def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: st
     from mebench import plugins
 
     started = time.perf_counter()
-    if spec.training == CHECKPOINT:
+    training = Training.parse(spec.training)
+    if training.kind == "checkpoint":
         return _evaluate_checkpoint(spec, inputs, device, started)
     cls = method_class or plugins.methods.get(spec.method)
     method = cls(**spec.params, seed=spec.seed)
@@ -126,21 +128,20 @@ def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: st
     train, test = inputs.rows(spec.train), inputs.rows(spec.test)
     X, y = inputs.features, inputs.labels
     record = None
-    if spec.training == FULL:
+    if training.kind == "full":
         selected, record = fit_full(method, X[train], y[train], X[test], spec.record_epochs)
         if spec.record_epochs and record is None:
             raise ConfigError(f"method {spec.method!r} reported no epochs to its epoch_callback, so no epoch can be "
                               "selected; declare it non-iterative (MethodInfo(iterative=False)) or call the callback")
-    elif spec.training.startswith("inner:"):  # a nested search's inner training: its last epoch scores the held-out
+    elif training.kind == "inner":  # a nested search's inner training: its last epoch scores the held-out
         selected, _ = fit_full(method, X[train], y[train], X[test], False)
-    elif spec.training.startswith("validation:"):
-        _, count, patience = spec.training.split(":")
+    elif training.kind == "validation" and training.count is not None:
         import pandas as pd
 
         train_table = pd.DataFrame({"subject_key": inputs.subjects[train], "dataset": inputs.datasets[train]})
-        held_out = validation_subjects(train_table, int(count), spec.seed)
+        held_out = validation_subjects(train_table, training.count, spec.seed)
         selected = fit_validation(method, X[train], y[train], inputs.subjects[train], held_out, X[test],
-                                  inputs.n_classes, None if patience == "None" else int(patience))
+                                  inputs.n_classes, training.patience)
     else:
         raise ConfigError(f"unknown training {spec.training!r}")
     return _outcome(spec, inputs, selected, record, started, device, list(getattr(method, "epoch_metrics_", ())))
@@ -169,7 +170,7 @@ def _evaluate_checkpoint(spec: CellSpec, inputs: CellInputs, device: str, starte
     import torch
 
     from mebench.errors import DataError
-    from mebench.published import load_published
+    from mebench.published_checkpoints import load_published
 
     published = {k: v for k, v in spec.params.items() if k != "weights"}
     try:

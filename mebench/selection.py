@@ -37,6 +37,76 @@ from mebench.metrics import uf1
 LEAKY = {"oracle", "oracle-stop"}
 FULL = "full"  # the training behind final, epoch:E and oracle
 _EPOCH = re.compile(r"^epoch:([1-9]\d*)$")
+_COUNT = re.compile(r"^[1-9]\d*$")  # a count as str(int) writes it, so parse and str round trip
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a cell trains, as a value: `kind` is
+
+    - full: on the whole training fold (read as final, epoch:E, oracle, oracle-stop);
+    - validation: on the training fold less `count` held-out subjects, the epoch chosen on them, stopping after
+      `patience` epochs without improvement (None: never);
+    - inner: a nested search's inner training (mebench.tuning): on the training fold less `count` held-out
+      subjects, predicting them;
+    - checkpoint: no training; a released checkpoint evaluated.
+
+    Its string form (`str(training)`: "full", "validation:K:P", "inner:K", "checkpoint"; `Training.parse` reads it
+    back) is what the results database stores in a cell's `training` column and is part of the cell's identity
+    (`CellSpec.key`): it must never change."""
+
+    kind: str
+    count: int | None = None  # held-out subjects (validation, inner)
+    patience: int | None = None  # validation only
+
+    def __post_init__(self) -> None:
+        counted = self.kind in ("validation", "inner")
+        if self.kind not in ("full", "validation", "inner", "checkpoint"):
+            raise ConfigError(f"unknown training kind {self.kind!r}: choose from full, validation, inner, checkpoint")
+        if counted != (self.count is not None) or (counted and not (type(self.count) is int and self.count >= 1)):
+            raise ConfigError(f"training {self.kind!r}: " + ("needs a count of held-out subjects >= 1, not "
+                                                            f"{self.count!r}" if counted else "takes no count"))
+        if self.patience is not None and not (self.kind == "validation" and type(self.patience) is int
+                                              and self.patience >= 1):
+            raise ConfigError(f"training {self.kind!r}: patience {self.patience!r} " +
+                              ("must be at least 1 or None" if self.kind == "validation" else "is for validation only"))
+
+    @classmethod
+    def full(cls) -> "Training":
+        return cls("full")
+
+    @classmethod
+    def validation(cls, count: int, patience: int | None = None) -> "Training":
+        return cls("validation", count, patience)
+
+    @classmethod
+    def inner(cls, count: int) -> "Training":
+        return cls("inner", count)
+
+    @classmethod
+    def checkpoint(cls) -> "Training":
+        return cls("checkpoint")
+
+    @classmethod
+    def parse(cls, text: Any) -> "Training":
+        """The training a stored string names; ConfigError naming the text when it names none."""
+        parts = text.split(":") if isinstance(text, str) else []
+        if parts in (["full"], ["checkpoint"]):
+            return cls(parts[0])
+        if len(parts) == 2 and parts[0] == "inner" and _COUNT.match(parts[1]):
+            return cls.inner(int(parts[1]))
+        if (len(parts) == 3 and parts[0] == "validation" and _COUNT.match(parts[1])
+                and (parts[2] == "None" or _COUNT.match(parts[2]))):
+            return cls.validation(int(parts[1]), None if parts[2] == "None" else int(parts[2]))
+        raise ConfigError(f"unknown training {text!r}: expected full, validation:K:P (K >= 1 held-out subjects, "
+                          "P a patience >= 1 or None), inner:K or checkpoint")
+
+    def __str__(self) -> str:
+        if self.kind == "validation":
+            return f"validation:{self.count}:{self.patience}"
+        if self.kind == "inner":
+            return f"inner:{self.count}"
+        return self.kind
 
 
 def is_leaky(selection: str) -> bool:
@@ -87,7 +157,7 @@ class EpochSelection:
         if full:
             out[FULL] = full
         if "validation" in self.names:
-            out[f"validation:{self.validation_subjects}:{self.patience}"] = ("validation",)
+            out[str(Training.validation(self.validation_subjects, self.patience))] = ("validation",)
         return out
 
     def records_epochs(self) -> bool:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from mebench.errors import ConfigError
+from mebench.selection import Training
 
 if TYPE_CHECKING:
     from mebench.method import Method
@@ -44,17 +45,20 @@ TUNING_RULES = {
 }
 LEAKY_TUNING = frozenset({"test-scored"})
 CHOOSING = ("nested", "test-scored")  # rules whose rows the report assembles from the configurations' cells
-INNER_PREFIX = "inner:"
 GRID_SEPARATOR = "|"
 
 
 def inner_training(count: int) -> str:
-    """The training key of the nested rule's inner cells: K training subjects held out."""
-    return f"{INNER_PREFIX}{count}"
+    """The training key of the nested rule's inner cells (str of `Training.inner`): K training subjects held out."""
+    return str(Training.inner(count))
 
 
 def is_inner(training: Any) -> bool:
-    return isinstance(training, str) and training.startswith(INNER_PREFIX)
+    """Whether a stored training string names a nested rule's inner training."""
+    try:
+        return Training.parse(training).kind == "inner"
+    except ConfigError:
+        return False
 
 
 def check_rules(names: Sequence[str] | str) -> tuple[str, ...]:

@@ -359,7 +359,7 @@ def results_model(summary: pd.DataFrame, protocol: str, *, significant: set | fr
     hyperparameter-search rule when a search ran).
 
     ``significant``: (protocol, method, group) whose UF1 differs from ``reference``'s (marked *).
-    ``published``: rows of :func:`reports.published.published_summary`, shown below the measured
+    ``published``: rows of :func:`reports.published_results.published_summary`, shown below the measured
     ones (marked §) when they belong to ``protocol``. ``incomplete``: (protocol, method) -> what is
     missing (:func:`reports.results.incomplete_notes`), marked ‡ and explained in a footnote.
     ``searches``: (protocol, method) -> how a hyperparameter search chose the row's configuration (the rule, the

@@ -21,7 +21,7 @@ from mebench.reports import analysis
 from mebench.reports.csvsafe import write_csv
 from mebench.reports import outputs
 from mebench.reports.outputs import Output, ReportParts, Shown
-from mebench.reports.published import PUBLISHED_PROTOCOL, published_source, published_summary
+from mebench.reports.published_results import PUBLISHED_PROTOCOL, published_source, published_summary
 from mebench.reports.results import finished_seeds_only, incomplete_notes, load_run, tidy_results, version_notes
 from mebench.reports.tables import LABEL_PREFIX, NumberFormat, check_label_prefix
 from mebench.reports.tuning import search_notes

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
             if getattr(exc, "name", "") not in ("ray",):
                 failed.append(f"{name}: {exc}")
     stray = sorted(n for n in ("reports", "methods", "protocols") if n in sys.modules)
-    from mebench.reports.published import published_table
+    from mebench.reports.published_results import published_table
     assert len(published_table()) == 14, published_table()  # the HTNet paper's 13 rows and CausalNet's
     print("modules:", len(set(names)), "reports.writer:", "mebench.reports.writer" in names)
     print("failed:", failed)

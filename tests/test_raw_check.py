@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mebench.cli import app
-from mebench.datasets.raw.check import check_tree, report_lines
+from mebench.datasets.raw.tree_check import check_tree, report_lines
 from mebench.datasets.raw.pipeline import PipelineConfig
 from mebench.datasets.raw.prepare import prepare_dataset
 from tests import raw_fixtures as F

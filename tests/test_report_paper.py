@@ -280,7 +280,7 @@ def test_published_rows_are_marked_and_cited(report):
 
 
 def test_shipped_published_table_matches_the_shared_reference():
-    from mebench.reports.published import published_source, published_table
+    from mebench.reports.published_results import published_source, published_table
     from tests.conftest import REFERENCE
 
     table = published_table()

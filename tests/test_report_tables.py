@@ -199,7 +199,7 @@ def test_rows_state_what_differs():
 
 
 def test_published_rows_note_a_budget_other_than_the_papers():
-    from mebench.reports.published import published_source, published_summary
+    from mebench.reports.published_results import published_source, published_summary
 
     measured = summary(summary_rows("HTNet [quick]", {"Full": 0.7}, preset="quick"),
                        summary_rows("STSTNet", {"Full": 0.6}, preset="paper")).assign(protocol="composite")

@@ -11,7 +11,7 @@ from mebench import plugins
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError
 from mebench.runner import RunConfig, run_grid
-from mebench.selection import EpochSelection, validation_subjects
+from mebench.selection import EpochSelection, Training, validation_subjects
 from mebench.store import ResultStore
 from tests import plugin_fixtures
 from tests.plugin_fixtures import Spy
@@ -106,3 +106,34 @@ def test_bad_selection_options():
         EpochSelection("best")
     with pytest.raises(ConfigError, match="--patience 0"):
         EpochSelection("validation", patience=0)
+
+
+@pytest.mark.parametrize("training, text", [
+    (Training.full(), "full"),
+    (Training.validation(4), "validation:4:None"),
+    (Training.validation(3, 5), "validation:3:5"),
+    (Training.inner(4), "inner:4"),
+    (Training.checkpoint(), "checkpoint"),
+])
+def test_a_training_reads_back_from_the_string_the_database_stores(training, text):
+    assert str(training) == text
+    assert Training.parse(text) == training
+
+
+def test_the_planned_trainings_are_the_stored_strings():
+    assert EpochSelection("final,validation", validation_subjects=3, patience=2).trainings() == {
+        "full": ("final",), "validation:3:2": ("validation",)}
+
+
+@pytest.mark.parametrize("text", ["nested", "", "full:1", "inner", "inner:0", "inner:04", "inner:x", "validation:4",
+                                  "validation:0:None", "validation:4:0", "validation:4:none", "checkpoint:1"])
+def test_a_malformed_training_is_refused_naming_it(text):
+    with pytest.raises(ConfigError, match=f"unknown training {text!r}"):
+        Training.parse(text)
+
+
+def test_a_training_refuses_what_its_kind_does_not_take():
+    for bad in (lambda: Training("best"), lambda: Training.inner(0), lambda: Training("full", 4),
+                lambda: Training("inner", 4, 2), lambda: Training.validation(4, 0)):
+        with pytest.raises(ConfigError):
+            bad()

@@ -436,7 +436,7 @@ def landmark_report(dataset: Dataset, step: str = "mtcnn") -> pd.DataFrame:
 def check_release(path: str | None, *, faces: bool = True, cache_dir=None):
     """`mebench datasets check htnet-release:PATH`: every problem of the CSV and its files, then (with
     `faces`) every apex face on which no face is found, as a CheckReport."""
-    from mebench.datasets.raw.check import CheckReport
+    from mebench.datasets.raw.tree_check import CheckReport
     from mebench.datasets.raw.records import ERROR, FACE_FALLBACK, METADATA, WARNING, Problem
     root = release_root(path)
     step = LANDMARK_STEPS["mtcnn"]

@@ -13,7 +13,7 @@ import inspect
 from pathlib import Path
 
 from mebench.dataset import parse_data_spec
-from mebench.datasets.raw.check import CheckReport
+from mebench.datasets.raw.tree_check import CheckReport
 from mebench.errors import ConfigError, ConformanceError, DataError
 
 CONFORMANCE = "conformance"
@@ -26,7 +26,7 @@ def check_data(spec: str, *, faces: bool = True, cache_dir: Path | None = None, 
     from mebench.datasets.htnet_release import NAME as HTNET_RELEASE
     from mebench.datasets.htnet_release import check_release
     from mebench.datasets.raw import KINDS
-    from mebench.datasets.raw.check import check_tree
+    from mebench.datasets.raw.tree_check import check_tree
     from mebench.datasets.raw.pipeline import PipelineConfig
 
     kind, path = parse_data_spec(spec)
