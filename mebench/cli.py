@@ -600,11 +600,12 @@ def datasets_show(kind: Annotated[str, typer.Argument(help="Dataset kind, e.g. c
 
 def _raw_spec(spec: str) -> tuple[str, str | None]:
     from mebench.dataset import parse_data_spec
-    from mebench.datasets.raw import KINDS
+    from mebench.datasets.raw import raw_kinds
 
     kind, path = parse_data_spec(spec)
-    if kind not in KINDS:
-        raise ConfigError(f"{spec!r}: expected RAWKIND:PATH with RAWKIND one of {', '.join(KINDS)}")
+    kinds = raw_kinds()
+    if kind not in kinds:
+        raise ConfigError(f"{spec!r}: expected RAWKIND:PATH with RAWKIND one of {', '.join(kinds)}")
     return kind, path
 
 
@@ -636,7 +637,7 @@ def datasets_check(
 @datasets_app.command("prepare", epilog="Example: mebench datasets prepare casme2:/data/CASME2")
 @handles_errors
 def datasets_prepare(
-    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (casme2, samm, smic, casme3, mmew, casme1).")],
+    spec: Annotated[str, typer.Argument(help="RAWKIND:PATH, e.g. samm:/data/SAMM (the raw kinds: `mebench datasets list`).")],
     pipeline: Annotated[Optional[str], typer.Option(help=PIPELINE_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,

@@ -61,6 +61,11 @@ class Registry(Generic[T]):
             out.setdefault(name, []).append(origin.source)
         return out
 
+    def targets(self) -> dict[str, str]:
+        """Name -> its entry point's object reference (`package.module:attr`), for the names declared by exactly
+        one entry point; imports nothing."""
+        return {name: eps[0].value for name, eps in self._entry_points().items() if len(eps) == 1}
+
     def names(self) -> list[str]:
         """Sorted names; imports nothing."""
         return sorted(self.origins())

@@ -127,8 +127,10 @@ def load_dataset(spec: str | Sequence[str], cache_dir: Path | None = None, pipel
     if "pipeline" in inspect.signature(loader).parameters:
         return loader(path, cache_dir=cache_dir, pipeline=config)
     if config != PipelineConfig():
+        from mebench.datasets.raw import raw_kinds
+
         raise ConfigError(f"--pipeline {config.text()}: dataset kind {kind!r} has no preprocessing pipeline "
-                          "(the options apply to raw datasets: casme2, samm, smic, casme3, mmew, casme1)")
+                          f"(the options apply to raw datasets: {', '.join(raw_kinds())})")
     return loader(path, cache_dir=cache_dir)
 
 

@@ -126,3 +126,16 @@ def test_method_selection_ignores_case_and_suggests_tags():
         plugins.expand_method_selection("baselines")
     with pytest.raises(UnknownNameError, match="did you mean 'ststnet'"):
         plugins.expand_method_selection("stsnet")
+
+
+def test_raw_kinds_come_from_the_dataset_registry():
+    from mebench.datasets.raw import raw_kinds
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["mebench.datasets"]
+    expected = tuple(sorted(n for n, target in declared.items() if target.startswith("mebench.datasets.raw.")))
+    assert raw_kinds() == expected == ("casme1", "casme2", "casme3", "mmew", "samm", "smic")
+    plugins.datasets.register("my-raw", lambda path=None, *, cache_dir=None: None)
+    try:
+        assert "my-raw" not in raw_kinds()  # registered in-process: no raw scanner of mebench's
+    finally:
+        plugins.datasets.unregister("my-raw")

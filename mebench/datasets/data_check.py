@@ -25,16 +25,17 @@ def check_data(spec: str, *, faces: bool = True, cache_dir: Path | None = None, 
     """Every problem of the data named by `spec` (KIND or KIND:PATH); `report.fatal` when one is an error."""
     from mebench.datasets.htnet_release import NAME as HTNET_RELEASE
     from mebench.datasets.htnet_release import check_release
-    from mebench.datasets.raw import KINDS
+    from mebench.datasets.raw import raw_kinds
     from mebench.datasets.raw.tree_check import check_tree
     from mebench.datasets.raw.pipeline import PipelineConfig
 
     kind, path = parse_data_spec(spec)
-    if kind in KINDS:
+    kinds = raw_kinds()
+    if kind in kinds:
         config = PipelineConfig.from_text(pipeline) if pipeline is not None else None
         return check_tree(kind, path, faces=faces, cache_dir=cache_dir, config=config, workers=workers)
     if pipeline is not None:
-        raise ConfigError(f"--pipeline applies to the raw kinds ({', '.join(KINDS)}), not to {kind!r}")
+        raise ConfigError(f"--pipeline applies to the raw kinds ({', '.join(kinds)}), not to {kind!r}")
     if kind == HTNET_RELEASE:
         return check_release(path, faces=faces, cache_dir=cache_dir)
     return check_conformance(kind, path, cache_dir=cache_dir)

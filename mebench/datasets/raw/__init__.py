@@ -24,7 +24,13 @@ the `composite` protocol maps them to MEGC2019's three classes (`megc2019.LABEL_
 
 from __future__ import annotations
 
-KINDS = ("casme2", "samm", "smic", "casme3", "mmew", "casme1")
+def raw_kinds() -> tuple[str, ...]:
+    """The raw dataset kinds: the registered dataset kinds whose loader is a module of this package (each has a
+    `scan` and the preprocessing pipeline), sorted; imports no loader."""
+    from mebench import plugins
+
+    return tuple(sorted(name for name, target in plugins.datasets.targets().items()
+                        if target.startswith(f"{__name__}.")))
 
 
 def scanner(kind: str):
@@ -33,6 +39,7 @@ def scanner(kind: str):
 
     from mebench.errors import ConfigError
 
-    if kind not in KINDS:
-        raise ConfigError(f"unknown raw dataset kind {kind!r}; raw kinds: {', '.join(KINDS)}")
+    kinds = raw_kinds()
+    if kind not in kinds:
+        raise ConfigError(f"unknown raw dataset kind {kind!r}; raw kinds: {', '.join(kinds)}")
     return importlib.import_module(f"mebench.datasets.raw.{kind}").scan
