@@ -249,7 +249,7 @@ class ListedProtocol(Protocol):
     list's classes a listed label other than the data's is an error naming the sample.
     """
 
-    clip_list: ClassVar[Any]  # mebench.datasets.raw.clip_lists.ClipList
+    clip_list: ClassVar[Any]  # mebench.protocols.lists.ClipList
     sources: ClassVar[dict[str, str]]  # source dataset -> its reporting group's name, in table order
 
     def __init__(self, *, clips: ClipListPath = ""):
@@ -287,7 +287,7 @@ class ListedProtocol(Protocol):
         return self.the_list().counts()
 
     def prepare(self, dataset: Dataset) -> Dataset:
-        from mebench.datasets.raw.clip_lists import select_listed
+        from mebench.protocols.lists import select_listed
 
         check_sources(dataset, self.sources, self.name)
         the_list = self.the_list()

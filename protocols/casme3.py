@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mebench.datasets.raw.clip_lists import HERE, ClipList
+from mebench.protocols.lists import HERE, ClipList
 from mebench.protocol import ListedProtocol
 
 CLASSES = ("negative", "positive", "surprise")

@@ -11,12 +11,12 @@ full composite and for each source dataset's slice.
 Data already in 3-class form (synthetic, htnet-release) is used as it is. Raw datasets (their
 sample table has a `native_label` column: `--data smic:... --data casme2:... --data samm:...`)
 are reduced to exactly the 442 clips of the MEGC2019 list with its labels
-(mebench.datasets.raw.megc2019).
+(mebench.protocols.lists.megc2019).
 """
 
 from __future__ import annotations
 
-from mebench.datasets.raw.megc2019 import CLASSES, MEGC2019
+from mebench.protocols.lists.megc2019 import CLASSES, MEGC2019
 from mebench.protocol import ListedProtocol
 
 SOURCES = {"smic": "SMIC", "casme2": "CASME II", "samm": "SAMM"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mebench.datasets.raw.megc2019 import CLASSES, MEGC2019
+from mebench.protocols.lists.megc2019 import CLASSES, MEGC2019
 from mebench.protocol import Fold, ListedProtocol
 from mebench.protocols.composite import SOURCES
 

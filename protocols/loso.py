@@ -1,7 +1,7 @@
 """Leave one subject out on any dataset: one fold per (dataset, subject).
 
 Option `classes`: `native` (default) keeps the data's labels as they are; a class set relabels a
-raw dataset's native labels as the field reports it (mebench.datasets.raw.class_sets, sources in
+raw dataset's native labels as the field reports it (mebench.protocols.lists.class_sets, sources in
 `class_sets.csv`): `casme2-5` (happiness, surprise, disgust, repression, others; Yan et al. 2014),
 `samm-5` (anger, contempt, happiness, surprise, other; Davison et al. 2018), `smic-3` (Li et al.
 2013) and `casme3-7` (Li et al. 2022).
@@ -14,7 +14,7 @@ from typing import Annotated
 import pandas as pd
 
 from mebench.dataset import Dataset
-from mebench.datasets.raw.class_sets import NAMES, apply_class_set, class_sets
+from mebench.protocols.lists.class_sets import NAMES, apply_class_set, class_sets
 from mebench.params import Bounds
 from mebench.protocol import Fold, Protocol, dataset_groups, loso_folds
 

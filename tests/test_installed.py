@@ -27,6 +27,9 @@ SCRIPT = textwrap.dedent("""
     stray = sorted(n for n in ("reports", "methods", "protocols") if n in sys.modules)
     from mebench.reports.published_results import published_table
     assert len(published_table()) == 14, published_table()  # the HTNet paper's 13 rows and CausalNet's
+    from mebench.protocols.lists.class_sets import class_sets
+    from mebench.protocols.lists.megc2019 import MEGC2019
+    assert len(MEGC2019.table) == 442 and len(class_sets()) == 4  # the protocols' shipped lists
     print("modules:", len(set(names)), "reports.writer:", "mebench.reports.writer" in names)
     print("failed:", failed)
     print("stray:", stray)

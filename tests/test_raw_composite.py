@@ -10,7 +10,7 @@ from mebench import plugins
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.datasets.combine import combine_datasets
 from mebench.datasets.raw import casme2, samm, smic
-from mebench.datasets.raw.megc2019 import CLASSES, megc2019_label_map, read_list, select_megc2019
+from mebench.protocols.lists.megc2019 import CLASSES, megc2019_label_map, read_list, select_megc2019
 from mebench.datasets.raw.pipeline import PipelineConfig
 from mebench.errors import DataError
 from mebench.protocols.composite import MEGC2019Composite

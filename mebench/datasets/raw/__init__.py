@@ -6,7 +6,7 @@ metadata file and the frame folders (or the metadata file itself, to pick one of
 versions). See each module's docstring for the layouts it accepts.
 
 Ids are normalised so that a sample is named alike in every source (and exactly as in the
-MEGC2019 list and the HTNet release, `megc2019.csv`):
+MEGC2019 list and the HTNet release, `protocols/lists/megc2019.csv`):
 
     casme2  subject "sub01" (from 1, "1", "01" or "sub01"); clip = Filename ("EP02_01f")
     samm    subject "006" (from 6 or "006"); clip = Filename ("006_1_2")
@@ -19,7 +19,7 @@ MEGC2019 list and the HTNet release, `megc2019.csv`):
 
 Native labels are kept, lower-cased (CASME II: happiness, surprise, disgust, repression, fear,
 sadness, others; SAMM: anger, contempt, disgust, fear, happiness, other, sadness, surprise; ...);
-the `composite` protocol maps them to MEGC2019's three classes (`megc2019.LABEL_MAP`).
+the `composite` protocol maps them to MEGC2019's three classes (`mebench.protocols.lists.megc2019.LABEL_MAP`).
 """
 
 from __future__ import annotations

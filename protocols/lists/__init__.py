@@ -1,5 +1,9 @@
 """Protocols defined by a shipped clip list: which clips of the raw datasets, with which labels.
 
+The protocols' data lives in this package, beside the protocols that use it: the clip lists
+(`megc2019.csv`, served with its label map by `megc2019`; `megc2018.csv`; `casme3_htnet.csv`) and
+the single-dataset class sets (`class_sets.csv`, served by `class_sets`).
+
 A `ClipList` is a CSV that mebench ships (`#` lines give its source): dataset, subject, clip,
 label, ids as the raw loaders name them, and no image data; further columns are kept (CAS(ME)^3's
 list: `emotion`, the sheet's native label, and the frame numbers). `select_listed` takes a dataset

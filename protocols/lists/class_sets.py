@@ -15,7 +15,7 @@ from functools import lru_cache
 import pandas as pd
 
 from mebench.dataset import Dataset
-from mebench.datasets.raw.clip_lists import HERE
+from mebench.protocols.lists import HERE
 from mebench.datasets.raw.metadata import read_shipped_csv
 from mebench.errors import DataError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from mebench.dataset import Dataset
-from mebench.datasets.raw.clip_lists import ClipList, read_clip_list, select_listed
+from mebench.protocols.lists import ClipList, read_clip_list, select_listed
 
 LIST_FILE = Path(__file__).with_name("megc2019.csv")
 CLASSES = ("negative", "positive", "surprise")
