@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from mebench.errors import DataError
-from mebench.method import Method, MethodInfo
+from mebench.method import EpochCallback, Method, MethodInfo
 from mebench.params import NumClasses, PositiveFloat, PositiveInt, Seed
 
 
@@ -96,7 +96,8 @@ class BiWOOFMethod(Method):
         self.bins = bins
         self.C = C
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "BiWOOFMethod":
+    def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "BiWOOFMethod":
+        # Method's one signature; not iterative, so mebench never passes a callback and there is no epoch to report
         from sklearn.svm import LinearSVC
 
         y = np.asarray(y, dtype=np.int64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from mebench.errors import DataError
-from mebench.method import Method, MethodInfo
+from mebench.method import EpochCallback, Method, MethodInfo
 from mebench.params import NumClasses, Seed
 
 CITATION = ("Pedregosa, F. et al. Scikit-learn: Machine Learning in Python. Journal of Machine Learning Research 12, "
@@ -39,7 +39,8 @@ class _FloorMethod(Method):
         self.num_classes = num_classes
         self.seed = seed
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "_FloorMethod":
+    def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "_FloorMethod":
+        # Method's one signature; not iterative, so mebench never passes a callback and there is no epoch to report
         y = np.asarray(y, dtype=np.int64).ravel()
         if len(y) == 0:
             raise DataError(f"{self.info.name}: cannot fit on an empty training set")
