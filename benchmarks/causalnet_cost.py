@@ -19,7 +19,8 @@ import torch
 from mebench import plugins
 from mebench.engine import CellSpec, execute
 from mebench.protocol import make_protocol
-from mebench.runner import cell_inputs, load_dataset
+from mebench.plan import load_dataset
+from mebench.runner import cell_inputs
 from mebench.selection import FULL
 
 FOLDS, PAPER_EPOCHS = 68, 200
@@ -34,7 +35,7 @@ def quick_fold(dataset, fold, device: str) -> float:
     cls = plugins.methods.get("causalnet")
     params = cls.check_params({**cls.info.presets["quick"], "num_classes": len(dataset.class_names)})
     spec = CellSpec("causalnet", "quick", params, "composite", fold.id, fold.train, fold.test, 0, FULL, True)
-    outcome = execute(spec, cell_inputs(dataset, cls.info.input), device=device)
+    outcome = execute(spec, cell_inputs(dataset, cls.info.input), method_class=cls, device=device)
     return outcome.seconds
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from mebench.allocator import keep_freed_memory
 from mebench.executors import LocalExecutor, Placement
 from mebench.plugins import expand_method_selection
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 
 
 def _torch_work(steps: int) -> float:

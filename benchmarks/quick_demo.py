@@ -26,7 +26,8 @@ import pandas as pd
 
 from mebench.metrics import uf1
 from mebench.plugins import expand_method_selection
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.store import ResultStore
 
 # The quick presets before issue 23 §6 (only what changed; every other preset is the same in both grids).

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.selection import EpochSelection
 
 

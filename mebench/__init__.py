@@ -11,6 +11,8 @@ from mebench.version import __version__
 
 _LAZY = {
     "run": "mebench.api",
+    "plan_run": "mebench.api",
+    "execute": "mebench.api",
     "evaluate": "mebench.api",
     "report": "mebench.api",
     "study": "mebench.api",
@@ -33,16 +35,17 @@ _LAZY = {
     "check_protocol": "mebench.checks",
     "check_dataset": "mebench.checks",
     "RunSummary": "mebench.runner",
-    "RunConfig": "mebench.runner",
+    "RunConfig": "mebench.plan",
+    "RunPlan": "mebench.plan",
     "run_grid": "mebench.runner",
-    "load_dataset": "mebench.runner",
+    "load_dataset": "mebench.plan",
     "MebenchError": "mebench.errors",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mebench.api import evaluate, report, run, status, study, training_history
+    from mebench.api import evaluate, execute, plan_run, report, run, status, study, training_history
     from mebench.checks import (check_dataset, check_method, check_protocol, dataset_checks, method_checks,
                                 protocol_checks)
     from mebench.dataset import Dataset
@@ -50,8 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from mebench.method import Method, MethodInfo
     from mebench.plugins import register_dataset, register_method, register_protocol
     from mebench.protocol import Fold, Protocol
+    from mebench.plan import RunConfig, RunPlan, load_dataset
     from mebench.published_checkpoints import load_published
-    from mebench.runner import RunConfig, RunSummary, load_dataset, run_grid
+    from mebench.runner import RunSummary, run_grid
     from mebench.training import TorchMethod
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mebench.errors import ConfigError
+from mebench.plan import RunPlan
 from mebench.progress import CellFinished, Progress
-from mebench.runner import RunConfig, RunSummary
+from mebench.runner import RunSummary
 
-__all__ = ["run", "evaluate", "report", "study", "status", "errors", "training_history"]
+__all__ = ["run", "plan_run", "execute", "evaluate", "report", "study", "status", "errors", "training_history"]
 
 
 def as_list(value: Any, name: str, example: str) -> list:
@@ -32,17 +33,18 @@ def as_list(value: Any, name: str, example: str) -> list:
         raise ConfigError(f"{name} takes a list, e.g. {example}, not {value!r}") from None
 
 
-def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[str] = ("synthetic",),
-        preset: str = "paper", seeds: Sequence[int] = (0,), epoch_selection: Sequence[str] = ("final",),
-        validation_subjects: int = 4, patience: int | None = None, record_epochs: bool = False,
-        params: Mapping[str, Any] | None = None, out: str | Path = "mebench-results", rerun: bool = False,
-        cache_dir: str | Path | None = None, pipeline: str = "", precision: str = "fp32", device: str = "auto",
-        executor: str = "serial", workers: int | str = "auto", cells_per_gpu: int = 1, retries: int = 1,
-        ray_address: str | None = None, cell_timeout: float | None = None, tuning: Sequence[str] = (),
-        grid: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] | None = None,
-        progress: Progress | Callable[[CellFinished], object] | None = None, tracker: str | None = None) -> RunSummary:
-    """Run every method on every fold and seed of a protocol into the run folder `out`; cells finished
-    before are skipped (resume). Returns the run's summary (cells run, skipped, failed, and notes).
+def plan_run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[str] = ("synthetic",),
+             preset: str = "paper", seeds: Sequence[int] = (0,), epoch_selection: Sequence[str] = ("final",),
+             validation_subjects: int = 4, patience: int | None = None, record_epochs: bool = False,
+             params: Mapping[str, Any] | None = None, out: str | Path = "mebench-results", rerun: bool = False,
+             cache_dir: str | Path | None = None, pipeline: str = "", precision: str = "fp32", device: str = "auto",
+             executor: str = "serial", workers: int | str = "auto", cells_per_gpu: int = 1, retries: int = 1,
+             ray_address: str | None = None, cell_timeout: float | None = None, tuning: Sequence[str] = (),
+             grid: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] | None = None,
+             tracker: str | None = None) -> RunPlan:
+    """Check and resolve a run without running it or touching its folder: the returned `mebench.plan.RunPlan`
+    holds the methods as resolved (`.methods`: class, checked parameters, selections, search), the dataset, the
+    folds and every planned cell (`.cells`); `mebench.execute(plan)` runs it (`mebench.run` does both).
 
     methods: names, tags ("baseline") or "all", e.g. ["htnet", "baseline"]. protocol: a name with
     options, e.g. "loso:classes=casme2-5". data: KIND or KIND:PATH specs, combined into one dataset.
@@ -51,15 +53,12 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
     default here), "local", "ray" or "auto" (the CLI's default). cell_timeout: seconds a cell may run before
     it fails and is retried (None: no limit). tuning: hyperparameter-search rules, e.g. ["nested", "test-scored"]
     (mebench.tuning); grid: NAME (or "METHOD.NAME") -> the values to search, e.g. {"lr": [1e-4, 1e-3]}; without it a
-    method's declared search space is searched. progress: a function called with a `mebench.progress.CellFinished`
-    (method, fold, seed, ok, done, total, elapsed_s, eta_s) after every cell, or a `mebench.progress.Progress`
-    (e.g. `LineProgress()`, plain lines for a log or notebook); None shows nothing. tracker: "tensorboard" or
-    "mlflow" also writes every training's per-epoch loss, accuracy and learning rate through that library (the
-    extra `mebench[tensorboard]` / `mebench[mlflow]`); the run folder records them either way (`training_history`).
-    Raises a MebenchError for anything invalid, before anything trains.
-    """
+    method's declared search space is searched. tracker: "tensorboard" or "mlflow" also writes every training's
+    per-epoch loss, accuracy and learning rate through that library (the extra `mebench[tensorboard]` /
+    `mebench[mlflow]`); the run folder records them either way (`training_history`).
+    Raises a MebenchError for anything invalid."""
+    from mebench.plan import RunConfig, prepare_run
     from mebench.plugins import expand_method_selection
-    from mebench.runner import run_grid
     from mebench.selection import EpochSelection
 
     names = as_list(methods, "methods", "['htnet', 'baseline']")
@@ -89,16 +88,40 @@ def run(methods: Sequence[str], *, protocol: str = "composite", data: Sequence[s
                        cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
                        cell_timeout=cell_timeout, tuning=tuple(str(r) for r in rules), grid=grid_items,
                        tracker=tracker or "")
-    return run_grid(config, progress)
+    return prepare_run(config)
+
+
+def execute(plan: RunPlan, *, progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
+    """Run a prepared plan (`plan_run`, or `mebench.checkpoints.prepare_evaluation`): every cell not finished yet
+    goes to the plan's executor and is stored as it finishes. Returns the RunSummary; progress as for `run`."""
+    from mebench.runner import execute_plan
+
+    if not isinstance(plan, RunPlan):
+        raise ConfigError(f"execute takes a plan from mebench.plan_run, not {type(plan).__name__}")
+    return execute_plan(plan, progress)
+
+
+def run(methods: Sequence[str], *, progress: Progress | Callable[[CellFinished], object] | None = None,
+        **options: Any) -> RunSummary:
+    """Run every method on every fold and seed of a protocol into the run folder `out`; cells finished before are
+    skipped (resume). `execute(plan_run(methods, **options), progress=progress)` in one call: `options` are
+    `plan_run`'s keyword arguments (protocol, data, preset, seeds, epoch_selection, params, out, executor, ...).
+    progress: a function called with a `mebench.progress.CellFinished` (method, fold, seed, ok, done, total,
+    elapsed_s, eta_s) after every cell, or a `mebench.progress.Progress` (e.g. `LineProgress()`, plain lines for a
+    log or notebook); None shows nothing. Returns the run's summary (cells run, skipped, failed, and notes).
+    Raises a MebenchError for anything invalid, before anything trains."""
+    return execute(plan_run(methods, **options), progress=progress)
 
 
 def evaluate(method: str, weights: str | Path, *, protocol: str = "composite", data: Sequence[str] = ("synthetic",),
              config: Mapping[str, Any] | None = None, out: str | Path = "mebench-results",
-             cache_dir: str | Path | None = None, pipeline: str = "", device: str = "auto",
+             cache_dir: str | Path | None = None, pipeline: str = "", device: str = "auto", executor: str = "serial",
+             workers: int | str = "auto",
              progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
     """Evaluate released per-fold checkpoints (`<subject>.pth`) of `method` without training; stored and
     reported like a run (epoch selection `checkpoint`). config: the published constructor arguments,
-    e.g. {"block_repeats": [2, 2, 8]}. progress: as for `run`, one event per evaluated fold."""
+    e.g. {"block_repeats": [2, 2, 8]}. executor, workers: as for `run` (each fold is one cell). progress: as for
+    `run`, one event per evaluated fold."""
     from mebench.checkpoints import EvaluateConfig, evaluate_checkpoints
 
     if not isinstance(method, str):
@@ -106,7 +129,8 @@ def evaluate(method: str, weights: str | Path, *, protocol: str = "composite", d
     data = as_list(data, "data", "['htnet-release:/data/htnet-release']") or ["synthetic"]
     cfg = EvaluateConfig(method=method, weights=Path(weights), protocol=protocol, out=Path(out),
                          data=data[0] if len(data) == 1 else tuple(data), config=tuple(dict(config or {}).items()),
-                         cache_dir=Path(cache_dir) if cache_dir else None, pipeline=pipeline, device=device)
+                         cache_dir=Path(cache_dir) if cache_dir else None, pipeline=pipeline, device=device,
+                         executor=executor, workers=workers)
     return evaluate_checkpoints(cfg, progress)
 
 

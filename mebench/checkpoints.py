@@ -3,26 +3,27 @@
 A release holds one state dict per leave-one-subject-out fold, named after the held-out
 subject's id (`sub01.pth`, `s01.pth`, `006.pth`: the STSTNet and HTNet layout); where two
 sources share a subject id, `<dataset>_<subject>.pth` names tell them apart. Results are stored
-like a run's, with epoch selection `checkpoint`.
+like a run's, with epoch selection `checkpoint`: `prepare_evaluation` plans one cell per fold (a
+`mebench.plan.RunPlan`), and the run's driver executes it through the same executors.
 """
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable
 
 from mebench import plugins
+from mebench.datasets.raw.pipeline import PipelineConfig
 from mebench.engine import CHECKPOINT, CellSpec
 from mebench.errors import ConfigError, DataError
-from mebench.dataset import Dataset
-from mebench.protocol import Fold, Protocol, check_folds, make_protocol
+from mebench.plan import Execution, RunPlan, load_dataset, planned_method
+from mebench.protocol import Fold, check_folds, make_protocol
 from mebench.published_checkpoints import check_published_config
-from mebench.progress import CellFinished, Progress, as_progress
-from mebench.runner import (RunSummary, cell_inputs, execute_or_error, load_dataset, now, plan_record,
-                            record_data, store_outcome, versions)
-from mebench.store import ResultStore
+from mebench.progress import CellFinished, Progress
+from mebench.runner import RunSummary, execute_plan
+from mebench.selection import EpochSelection
 from mebench.training import TorchMethod
 
 
@@ -37,6 +38,15 @@ class EvaluateConfig:
     cache_dir: Path | None = None
     pipeline: str = ""  # raw datasets' preprocessing options
     device: str = "cpu"
+    executor: str = "serial"  # serial, local, ray or auto, as for a run (mebench.executors)
+    workers: int | str = "auto"
+
+    def spec(self, pipeline: PipelineConfig) -> dict[str, Any]:
+        """The evaluation's options as stored with it (JSON-serialisable)."""
+        return {"method": self.method, "weights": str(Path(self.weights).resolve()), "protocol": self.protocol,
+                "data": [self.data] if isinstance(self.data, str) else list(self.data), "pipeline": pipeline.text(),
+                "config": [[k, v] for k, v in self.config], "device": self.device, "executor": self.executor,
+                "workers": self.workers}
 
 
 def checkpoint_files(weights: Path, folds: list[Fold]) -> dict[str, Path]:
@@ -59,56 +69,39 @@ def checkpoint_files(weights: Path, folds: list[Fold]) -> dict[str, Path]:
     return files
 
 
-def evaluate_checkpoints(config: EvaluateConfig,
-                         progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
-    """Every fold's released checkpoint on its test samples, stored like a run's cells (training
-    `checkpoint`, epoch selection `checkpoint`)."""
+def prepare_evaluation(config: EvaluateConfig) -> RunPlan:
+    """One cell per fold evaluating that fold's released checkpoint (training `checkpoint`), checked before the
+    run folder is touched: the method, its published configuration, the device and executor, the data, the
+    folds and every checkpoint file's presence."""
+    from mebench.executors import check_executor
     from mebench.training import resolve_device
 
-    progress = as_progress(progress)
     cls = plugins.methods.get(config.method)
     if not issubclass(cls, TorchMethod):
         raise ConfigError(f"method {config.method!r} is not a torch method; it has no checkpoints to evaluate")
     published = check_published_config(cls, dict(config.config))
     published = {k: v for k, v in published.items() if k in dict(config.config)}
     device = resolve_device(config.device)
+    check_executor(config.executor, device, config.workers)
+    pipeline = PipelineConfig.from_text(config.pipeline)
     protocol = make_protocol(config.protocol)
-    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, config.pipeline))
+    dataset = protocol.prepare(load_dataset(config.data, config.cache_dir, pipeline))
     folds = protocol.folds(dataset.samples)
     check_folds(protocol, dataset.samples, folds)
-    files = checkpoint_files(Path(config.weights), folds)  # every check before the run folder is touched
-    store = ResultStore(config.out)
-    store.ensure_writable()
-    with store.lock("evaluate"):
-        return _evaluate(config, cls, published, device, store, progress, protocol, dataset, folds, files)
-
-
-def _evaluate(config: EvaluateConfig, cls, published: dict, device: str, store: ResultStore,
-              progress: Progress, protocol: Protocol, dataset: Dataset, folds: list[Fold],
-              files: dict[str, Path]) -> RunSummary:
+    files = checkpoint_files(Path(config.weights), folds)
     params = {"weights": str(Path(config.weights).resolve()), **published}
-    specs = [CellSpec(config.method, "released", params, protocol.label(), fold.id, fold.train, fold.test, 0,
-                      CHECKPOINT, False, "fp32", dataset.fingerprint, len(folds), str(files[fold.id]))
-             for fold in folds]
-    spec = {"method": config.method, "weights": params["weights"], "protocol": config.protocol,
-            "data": [config.data] if isinstance(config.data, str) else list(config.data), "pipeline": config.pipeline,
-            "config": [[k, v] for k, v in config.config], "device": config.device}
-    record_data(store, dataset, protocol, config.pipeline)
-    run_id = store.begin_run("evaluate", spec, socket.gethostname(), versions(), now())
-    records = {c.key: plan_record(c, dataset, (CHECKPOINT,), run_id) for c in specs}
-    store.plan(records.values())
-    inputs = cell_inputs(dataset, cls.info.input)
-    summary = RunSummary(total=len(specs))
-    progress.start(len(specs), 0)
-    for cell in specs:
-        progress.cell_started(cell)
-        started = now()
-        outcome, error = execute_or_error(cell, inputs, device)
-        store_outcome(store, dataset, cell, records[cell.key], outcome, error, started)
-        if outcome is not None:
-            summary.done += 1
-        else:
-            summary.failed.append((f"fold {cell.fold} ({cell.checkpoint})", (error or "?").split("\n", 1)[0]))
-        progress.cell_finished(cell, outcome is not None)
-    store.finish_run(run_id, now())
-    return summary
+    cells = tuple(CellSpec(config.method, "released", params, protocol.label(), fold.id, fold.train, fold.test, 0,
+                           CHECKPOINT, False, "fp32", dataset.fingerprint, len(folds), str(files[fold.id]))
+                  for fold in folds)
+    method = planned_method(config.method, cls, published, EpochSelection())
+    return RunPlan("evaluate", MappingProxyType(config.spec(pipeline)), Path(config.out), True,
+                   MappingProxyType({config.method: method}), protocol, dataset, tuple(folds), pipeline, cells,
+                   MappingProxyType({c.key: ("run",) for c in cells}),
+                   execution=Execution(config.executor, device, config.workers))
+
+
+def evaluate_checkpoints(config: EvaluateConfig,
+                         progress: Progress | Callable[[CellFinished], object] | None = None) -> RunSummary:
+    """Every fold's released checkpoint on its test samples, stored like a run's cells (training
+    `checkpoint`, epoch selection `checkpoint`)."""
+    return execute_plan(prepare_evaluation(config), progress)

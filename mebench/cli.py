@@ -240,13 +240,20 @@ def run(
     """Run every method on every fold and seed of a protocol; finished cells are skipped, so an
     interrupted run resumes where it stopped."""
     from mebench import api
-    from mebench.plugins import expand_method_selection
     from mebench.selection import is_leaky
     from mebench.tuning import parse_grid_text
 
     data = data or ["synthetic"]
-    chosen = expand_method_selection(methods)
-    note(f"methods: {', '.join(chosen)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
+    plan = api.plan_run(methods.split(","), protocol=protocol, data=data, preset=preset, seeds=parse_seeds(seeds),
+                        epoch_selection=epoch_selection.split(","), validation_subjects=validation_subjects,
+                        patience=patience, record_epochs=record_epochs, params=parse_params(param or []),
+                        tuning=[t for t in tuning.split(",") if t.strip()], grid=parse_grid_text(grid or []),
+                        out=out_dir, rerun=rerun, cache_dir=cache_dir, pipeline=pipeline, precision=precision,
+                        device=device, executor=executor,
+                        workers=workers if workers == "auto" else parse_count(workers, "--workers"),
+                        cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
+                        cell_timeout=cell_timeout, tracker=tracker)
+    note(f"methods: {', '.join(plan.methods)} | protocol: {protocol} | data: {' + '.join(data)} | preset: {preset} | "
          f"seeds: {seeds} | epoch selection: {epoch_selection}" + (f" | pipeline: {pipeline}" if pipeline else ""))
     if any(is_leaky(s.strip()) for s in epoch_selection.split(",")):
         note("warning: oracle epoch selection picks epochs on the test subject; results are marked leaky")
@@ -255,15 +262,7 @@ def run(
              "leaky")
     bar = terminal_progress()
     try:
-        summary = api.run(chosen, protocol=protocol, data=data, preset=preset, seeds=parse_seeds(seeds),
-                          epoch_selection=epoch_selection.split(","), validation_subjects=validation_subjects,
-                          patience=patience, record_epochs=record_epochs, params=parse_params(param or []),
-                          tuning=[t for t in tuning.split(",") if t.strip()], grid=parse_grid_text(grid or []),
-                          out=out_dir, rerun=rerun, cache_dir=cache_dir, pipeline=pipeline, precision=precision,
-                          device=device, executor=executor,
-                          workers=workers if workers == "auto" else parse_count(workers, "--workers"),
-                          cells_per_gpu=cells_per_gpu, retries=retries, ray_address=ray_address,
-                          cell_timeout=cell_timeout, progress=bar, tracker=tracker)
+        summary = api.execute(plan, progress=bar)
     finally:
         bar.stop()
     note(f"{summary.done} cells run, {summary.skipped} already finished, {len(summary.failed)} failed; "
@@ -285,6 +284,9 @@ def evaluate(
     cache_dir: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
     pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    executor: Annotated[str, typer.Option(
+        help="serial (default), local (worker processes) or ray: where the folds' evaluations run, as for a run.")] = "serial",
+    workers: Annotated[str, typer.Option(help="Worker processes (local) or evaluations in flight (ray).")] = "auto",
 ) -> None:
     """Evaluate released per-fold checkpoints without training; results are stored like a run's,
     marked as evaluated checkpoints."""
@@ -294,7 +296,9 @@ def evaluate(
     try:
         summary = api.evaluate(method, weights, protocol=protocol, data=data or ["synthetic"],
                                config=parse_params(config or [], "--config"), out=out_dir, cache_dir=cache_dir,
-                               pipeline=pipeline, device=device, progress=bar)
+                               pipeline=pipeline, device=device, executor=executor,
+                               workers=workers if workers == "auto" else parse_count(workers, "--workers"),
+                               progress=bar)
     finally:
         bar.stop()
     note(f"{summary.done} folds evaluated, {len(summary.failed)} failed; results in {out_dir}")
@@ -675,4 +679,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -2,24 +2,30 @@
 
 The driver plans picklable `CellSpec`s (method name and parameters, the fold's train and test
 sample ids, seed, training, precision, dataset fingerprint: no closures, no Dataset), ships the
-features once as `CellInputs`, and stores each `CellOutcome`. Execution touches no database, so it
-runs the same in this process, in a process pool or on a Ray worker.
+features once as `CellInputs`, and stores each `CellOutcome`. Execution touches no database and no
+plugin registry (a worker loads the method through its `MethodRef`), so it runs the same in this
+process, in a process pool or on a Ray worker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import os
 import platform
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mebench.errors import ConfigError
+from mebench.errors import ConfigError, PluginLoadError
 from mebench.selection import FULL, EpochRecord, Selected, Training, fit_full, fit_validation, validation_subjects
+
+if TYPE_CHECKING:
+    from mebench.method import Method
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 CHECKPOINT = str(Training.checkpoint())  # the training of cells that evaluate a released checkpoint
@@ -32,6 +38,32 @@ def canonical_json(value: Any) -> str:
 def params_hash(params: dict[str, Any]) -> str:
     """Identifies a method variant: the same for every seed and fold."""
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """How a worker finds a method's class without the plugin registry: the `module:attribute` of the entry
+    point that declares it (imported on the worker; `variant` the argument of a family:argument name, made by
+    the family's `for_variant`), or, for a class registered in-process, the class itself (pickled by reference)."""
+
+    name: str
+    target: str = ""  # "module:attribute" of an installed entry point
+    variant: str | None = None
+    cls: type | None = None
+
+    def load(self) -> type[Method]:
+        if self.cls is not None:
+            return self.cls
+        module, _, attribute = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in attribute.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the worker lacks the plugin as installed
+            raise PluginLoadError(f"method plugin {self.name!r} is not installed on worker {socket.gethostname()} "
+                                  f"(pid {os.getpid()}): importing {self.target} failed: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        return obj.for_variant(self.variant) if self.variant is not None else obj
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,8 @@ class CellSpec:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
     def describe(self) -> str:
+        if self.training == CHECKPOINT:
+            return f"{self.method} fold {self.fold} ({os.path.basename(self.checkpoint)})"
         return f"{self.method} fold {self.fold} seed {self.seed}" + ("" if self.training == FULL else f" ({self.training})")
 
 
@@ -101,6 +135,9 @@ class CellOutcome:
     runtime: dict[str, str]  # device, host, versions: where it ran, not what it is
     # each training epoch's loss, accuracy and learning rate (mebench.training.EpochMetrics; torch methods)
     epoch_metrics: list = field(default_factory=list)
+    # the configuration's trainable parameters and FLOPs per sample (mebench.sizes.stored_size), counted on the
+    # worker so the driver never builds a network; empty for a checkpoint's cell
+    size: dict[str, float | None] = field(default_factory=dict)
 
 
 def runtime_info(device: str) -> dict[str, str]:
@@ -113,16 +150,17 @@ def runtime_info(device: str) -> dict[str, str]:
     return info
 
 
-def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: str = "cpu") -> CellOutcome:
-    """Train the spec's method on its fold and predict its test samples. Pure: no database, no globals
-    written; raises whatever the method raises (the driver stores it as the cell's failure)."""
-    from mebench import plugins
+def execute(spec: CellSpec, inputs: CellInputs, *, method_class: type[Method], device: str = "cpu") -> CellOutcome:
+    """Train the spec's method (of class `method_class`) on its fold and predict its test samples, or evaluate
+    its released checkpoint. Pure: no database, no registry, no globals written; raises whatever the method
+    raises (the driver stores it as the cell's failure)."""
+    from mebench.sizes import stored_size
 
     started = time.perf_counter()
     training = Training.parse(spec.training)
     if training.kind == "checkpoint":
-        return _evaluate_checkpoint(spec, inputs, device, started)
-    cls = method_class or plugins.methods.get(spec.method)
+        return _evaluate_checkpoint(spec, inputs, method_class, device, started)
+    cls = method_class
     method = cls(**spec.params, seed=spec.seed)
     method.set_runtime(device=device, precision=spec.precision)
     train, test = inputs.rows(spec.train), inputs.rows(spec.test)
@@ -144,7 +182,10 @@ def execute(spec: CellSpec, inputs: CellInputs, *, method_class=None, device: st
                                   inputs.n_classes, training.patience)
     else:
         raise ConfigError(f"unknown training {spec.training!r}")
-    return _outcome(spec, inputs, selected, record, started, device, list(getattr(method, "epoch_metrics_", ())))
+    outcome = _outcome(spec, inputs, selected, record, started, device, list(getattr(method, "epoch_metrics_", ())))
+    # cached per configuration (the ignore: a class is hashable; mypy checks type[Method] through Method.__hash__)
+    outcome.size = stored_size(cls, canonical_json(spec.params), tuple(X.shape[1:]))  # type: ignore[arg-type]
+    return outcome
 
 
 def _outcome(spec: CellSpec, inputs: CellInputs, selected: Selected, record: EpochRecord | None, started: float,
@@ -164,17 +205,18 @@ def _outcome(spec: CellSpec, inputs: CellInputs, selected: Selected, record: Epo
                        time.perf_counter() - started, runtime_info(device), epoch_metrics or [])
 
 
-def _evaluate_checkpoint(spec: CellSpec, inputs: CellInputs, device: str, started: float) -> CellOutcome:
+def _evaluate_checkpoint(spec: CellSpec, inputs: CellInputs, cls: type[Method], device: str,
+                         started: float) -> CellOutcome:
     """A released per-fold state dict (spec.checkpoint) evaluated on the fold's test samples: no training.
     The spec's params are {"weights": folder, **the published constructor arguments}."""
     import torch
 
     from mebench.errors import DataError
-    from mebench.published_checkpoints import load_published
+    from mebench.published_checkpoints import load_published_network
 
     published = {k: v for k, v in spec.params.items() if k != "weights"}
     try:
-        network = load_published(spec.method, spec.checkpoint, **published).to(device)
+        network = load_published_network(cls, spec.checkpoint, published).to(device)
     except DataError as exc:
         raise DataError(f"fold {spec.fold}: {exc}") from None
     with torch.no_grad():
@@ -184,5 +226,5 @@ def _evaluate_checkpoint(spec: CellSpec, inputs: CellInputs, device: str, starte
     return _outcome(spec, inputs, selected, None, started, device)
 
 
-__all__ = ["CellSpec", "CellInputs", "CellOutcome", "execute", "PRECISIONS", "CHECKPOINT", "canonical_json",
+__all__ = ["CellSpec", "CellInputs", "CellOutcome", "MethodRef", "execute", "PRECISIONS", "CHECKPOINT", "canonical_json",
            "params_hash"]

@@ -36,11 +36,11 @@ import traceback
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from mebench.allocator import keep_freed_memory
-from mebench.engine import CellInputs, CellOutcome, CellSpec, execute
-from mebench.errors import ConfigError, MebenchError, PluginLoadError, UnknownNameError
+from mebench.engine import CellInputs, CellOutcome, CellSpec, MethodRef, execute
+from mebench.errors import ConfigError, MebenchError
 
 EXECUTORS = ("auto", "serial", "local", "ray")
 HEARTBEAT_TIMEOUT = 60.0  # seconds a local worker may stay silent before it is taken for stopped or frozen
@@ -84,7 +84,7 @@ class StallWatch:
 @dataclass(frozen=True)
 class Task:
     spec: CellSpec
-    method: Any  # the method's name (an entry point every worker has) or its class (registered in-process)
+    method: MethodRef  # how the worker loads the method's class (no registry on workers)
     representation: str  # which of the shipped inputs it reads
 
 
@@ -130,23 +130,10 @@ def placements(device: str, workers: int | str, cells_per_gpu: int, *, warn: boo
     return [Placement(device, max(1, cores // n))] * n
 
 
-def resolve_method(ref: Any):
-    """A task's method class: its own class, or the plugin of that name on this worker."""
-    if not isinstance(ref, str):
-        return ref
-    from mebench import plugins
-
-    try:
-        return plugins.methods.get(ref)
-    except (UnknownNameError, PluginLoadError) as exc:
-        raise PluginLoadError(f"method plugin {ref!r} is not installed on worker {socket.gethostname()} "
-                              f"(pid {os.getpid()}): {exc}") from None
-
-
 def run_task(task: Task, inputs: CellInputs, device: str) -> tuple[CellOutcome | None, str | None]:
     """Execute one task; a method's exception becomes the cell's error text."""
     try:
-        return execute(task.spec, inputs, method_class=resolve_method(task.method), device=device), None
+        return execute(task.spec, inputs, method_class=task.method.load(), device=device), None
     except Exception as exc:  # noqa: BLE001 - a failing cell is stored, never fatal to the grid
         return None, f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=8)
 

@@ -2,7 +2,8 @@
 
 A method class declares what it is as data (`MethodInfo`: name, tags, input (a registered
 mebench.representations.Input), citation, presets) and follows a small estimator contract: a keyword-only constructor that
-only stores its parameters, `fit(X, y) -> self`, `predict_proba(X)` and `predict(X)`.
+only stores its parameters (generated from the parameters it declares as annotated class attributes; mebench.params),
+`fit(X, y) -> self`, `predict_proba(X)` and `predict(X)`.
 `mebench.checks.check_method` verifies the contract; plugin authors run it in their tests.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from mebench.errors import ConfigError
-from mebench.params import ParamSpec, check_params, param_specs
+from mebench.params import NumClasses, Parameterised, ParamSpec, Seed, check_params, constructor, param_specs
 
 PAPER_PRESET = "paper"
 QUICK_PRESET = "quick"
@@ -77,18 +78,29 @@ class MethodInfo:
             object.__setattr__(self, "display_name", self.name)
 
 
-class Method:
-    """Base class of every method. Subclasses set `info` and define `__init__`, `fit`, `predict_proba`.
+class Method(Parameterised):
+    """Base class of every method. Subclasses set `info`, declare their parameters as annotated class attributes
+    with defaults (`dropout: DropoutRate = 0.5`), and define `fit` and `predict_proba`:
 
-    Every method accepts at least `num_classes` and `seed` (set by the runner for each cell).
+        class Prior(Method):
+            info = MethodInfo(name="prior", ...)
+            smoothing: NonNegativeFloat = 1.0
+
+    gets the constructor `Prior(*, num_classes=3, seed=0, smoothing=1.0)`, which only stores them (the rules:
+    mebench.params.Parameterised). A hand-written keyword-only `__init__` that stores its parameters works as well.
+
+    Every method takes `num_classes` and `seed` (set by the runner for each cell), declared here.
     """
 
     info: ClassVar[MethodInfo]
 
-    # Where and how a cell runs, set by mebench (`set_runtime`) for every cell. Not parameters: they say
-    # nothing about the experiment, so a run can move between machines without changing a result's identity.
-    device: str = "cpu"
-    precision: str = "fp32"
+    num_classes: NumClasses = 3
+    seed: Seed = 0
+
+    # Where and how a cell runs, set by mebench (`set_runtime`) for every cell. Not parameters (so not annotated):
+    # they say nothing about the experiment, so a run can move between machines without changing a result's identity.
+    device = "cpu"
+    precision = "fp32"
 
     def set_runtime(self, *, device: str = "cpu", precision: str = "fp32") -> "Method":
         self.device, self.precision = device, precision
@@ -97,7 +109,7 @@ class Method:
     # -- parameters (scikit-learn style, typed: mebench.params) ---------------------------
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(constructor(cls))
         names = []
         for p in list(sig.parameters.values())[1:]:
             if p.kind is not inspect.Parameter.KEYWORD_ONLY:
@@ -107,7 +119,7 @@ class Method:
 
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(constructor(cls))
         return {n: sig.parameters[n].default for n in cls.param_names()}
 
     @classmethod
@@ -169,11 +181,11 @@ def validate_method_class(name: str, obj: object) -> type[Method]:
     why = missing_presets(name, info.presets)  # an info built around MethodInfo's own check
     if why:
         raise PluginLoadError(why)
-    runtime = sorted({"device", "precision"} & set(inspect.signature(obj.__init__).parameters))
+    runtime = sorted({"device", "precision"} & set(inspect.signature(constructor(obj)).parameters))
     if runtime:
         raise PluginLoadError(
             f"method plugin {name!r} ({obj.__name__}) takes {' and '.join(map(repr, runtime))} as a constructor parameter: "
             "since mebench 0.2 the device and precision are not method parameters (they describe the machine, not the "
-            "experiment). Remove them from __init__ and read self.device / self.precision, which mebench sets for "
+            "experiment). Remove them from its parameters and read self.device / self.precision, which mebench sets for "
             "every cell (mebench run --device, --precision)")
     return obj

@@ -1,16 +1,23 @@
-"""Typed method parameters, declared on the constructor and checked before anything is computed.
+"""Typed method parameters, declared once and checked before anything is computed.
 
 Values given as text (`--param epochs=20`) are read by the declared type: JSON for numbers, lists
 and null, true/false for booleans, the text itself for strings.
 
-A method's constructor annotates each keyword-only parameter with its type, and with `Bounds`
-where the type alone does not say what is valid (`typing.Annotated`):
+A parameter is declared with its type, and with `Bounds` where the type alone does not say what is
+valid (`typing.Annotated`). A `Parameterised` class (every `mebench.Method`) declares its parameters
+as annotated class attributes with defaults, and gets a keyword-only constructor storing them:
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 800,
-                 lr: LearningRate = 5e-5, dropout: DropoutRate = 0.5, block_repeats: tuple[int, ...] = (2, 2, 10)):
+    class MyNet(TorchMethod):  # num_classes, seed, epochs, lr, batch_size, shuffle come from the bases
+        epochs: Epochs = 800  # re-declared: a new default
+        dropout: DropoutRate = 0.5
+        block_repeats: tuple[int, ...] = (2, 2, 10)
 
-`param_specs(cls)` reads those declarations (a parameter without an annotation takes its default's
-type), and `check_params(cls, params)` checks and normalises values against them (a JSON list
+A hand-written keyword-only constructor declares them the same way, and wins where a class has one:
+
+    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 800, ...):
+
+`param_specs(cls)` reads those declarations (a hand-written constructor's parameter without an
+annotation takes its default's type), and `check_params(cls, params)` checks and normalises values against them (a JSON list
 becomes a tuple, an integral float an int), raising one ConfigError that names the method, the
 parameter, the value and what was expected. The runner calls it on every method's final
 parameters before the first cell trains.
@@ -18,13 +25,15 @@ parameters before the first cell trains.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
+import sys
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Callable, ClassVar, Literal, Union
 
 from mebench.errors import ConfigError
 
@@ -218,6 +227,110 @@ def _split_annotated(annotation: Any) -> tuple[Any, Bounds | None]:
     return annotation, None
 
 
+def constructor(cls: type) -> Callable[..., None]:
+    """`cls.__init__`, found as attribute lookup finds it (read through `vars`: mypy refuses `__init__` read off a
+    class object, as unsound for instances)."""
+    return next(vars(klass)["__init__"] for klass in cls.__mro__ if "__init__" in vars(klass))
+
+
+@typing.dataclass_transform(kw_only_default=True, eq_default=False)
+class Parameterised:
+    """A class whose keyword-only constructor is generated from the parameters it declares: annotated class
+    attributes with defaults (the annotation is the declaration, as for a hand-written constructor), a base
+    class's first. The constructor only stores them, as a dataclass's does.
+
+    A parameter a subclass re-declares (a new default) keeps its place; one it declares anew is listed before
+    the next parameter the class re-declares below it, or last. So a class puts its own parameters before
+    inherited ones by re-declaring those after its own.
+
+    Attributes that are not parameters are `ClassVar` or unannotated on the class (fitted ones are assigned in
+    `fit`): an annotation without a default is refused, since it would declare a parameter without one.
+    A class that writes its own keyword-only `__init__` declares its parameters there; that constructor wins,
+    and subclasses that declare no parameter of their own inherit it.
+    """
+
+    # The parameters of the generated constructor, in its order; None where a hand-written __init__ declares them.
+    _declared_parameters: ClassVar[tuple[inspect.Parameter, ...] | None] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls._declared_parameters = None
+            return
+        inherited = cls._declared_parameters  # the nearest base's
+        if inherited is None:  # below a hand-written __init__, which declares the parameters
+            own = _declared_here(cls, below_hand_written=True)
+            if own:
+                raise TypeError(f"{cls.__qualname__} declares the parameter(s) {', '.join(p.name for p in own)} as "
+                                "class attributes but inherits a hand-written __init__: take them in an __init__ "
+                                "of its own, or declare every parameter as a class attribute")
+            return
+        parameters = _merged(inherited, _declared_here(cls))
+        cls._declared_parameters = parameters
+        setattr(cls, "__init__", _generated_constructor(cls, parameters))
+
+
+def _is_class_var(annotation: Any) -> bool:
+    if isinstance(annotation, str):  # left unresolved: read as dataclasses does
+        return annotation.startswith(("ClassVar", "typing.ClassVar"))
+    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+
+
+def _declared_here(cls: type, below_hand_written: bool = False) -> list[inspect.Parameter]:
+    """The parameters `cls` itself declares as class attributes, in the order of its body. Below a hand-written
+    `__init__`, an annotation without a default is an attribute's, not a parameter's."""
+    annotations = vars(cls).get("__annotations__", {})
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # noqa: BLE001 - unresolvable here (a name imported only for type checkers): kept as text
+        hints = {}
+    declared = []
+    for name, text in annotations.items():
+        annotation = hints.get(name, text)
+        if _is_class_var(annotation):
+            continue
+        if name not in vars(cls):
+            if below_hand_written:
+                continue
+            raise TypeError(f"{cls.__qualname__}.{name} is annotated without a default, which declares a parameter "
+                            "without one: give it a default, or, if it is not a parameter, make it a ClassVar or "
+                            "assign it in a method (a fitted attribute in fit)")
+        declared.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=vars(cls)[name],
+                                          annotation=annotation))
+    return declared
+
+
+def _merged(inherited: tuple[inspect.Parameter, ...], own: list[inspect.Parameter]) -> tuple[inspect.Parameter, ...]:
+    """The inherited parameters with a class's own: a re-declared one replaces the inherited one in its place, and
+    new ones go before the next re-declared one below them in the class body, or last."""
+    by_name = {p.name: p for p in inherited}
+    order = list(by_name)
+    waiting: list[str] = []  # new names above the next re-declared one
+    for parameter in own:
+        if parameter.name in by_name:
+            at = order.index(parameter.name)
+            order[at:at] = waiting
+            waiting = []
+        else:
+            waiting.append(parameter.name)
+        by_name[parameter.name] = parameter
+    return tuple(by_name[name] for name in order + waiting)
+
+
+def _generated_constructor(cls: type, parameters: tuple[inspect.Parameter, ...]) -> Callable[..., None]:
+    """A keyword-only `__init__` storing `parameters`, made by dataclasses (which refuses mutable defaults) for a
+    dataclass declaring them in this order."""
+    # In the class's module, so that param_specs resolves annotations left as text there, as for a hand-written
+    # __init__ (a class made by exec in a namespace of its own has no module to resolve them in).
+    namespace = {"__module__": cls.__module__} if cls.__module__ in sys.modules else None
+    layout = dataclasses.make_dataclass(
+        cls.__name__, [(p.name, p.annotation, dataclasses.field(default=p.default, kw_only=True)) for p in parameters],
+        namespace=namespace, eq=False, repr=False, match_args=False)
+    init: Callable[..., None] = vars(layout)["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
 def param_specs(cls: type) -> dict[str, ParamSpec]:
     """name -> ParamSpec for every keyword-only parameter of `cls.__init__`."""
     cached = cls.__dict__.get("_param_specs_cache")
@@ -231,7 +344,7 @@ def param_specs(cls: type) -> dict[str, ParamSpec]:
             except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to the defaults' types
                 pass
     specs = {}
-    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+    for p in list(inspect.signature(constructor(cls)).parameters.values())[1:]:
         if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
         annotation = hints.get(p.name, inspect.Parameter.empty)

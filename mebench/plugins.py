@@ -12,6 +12,7 @@ from mebench.registry import Registry
 
 if TYPE_CHECKING:
     from mebench.dataset import Dataset
+    from mebench.engine import MethodRef
 
 # A dataset loader: (path or None, cache root or None) -> mebench.dataset.Dataset
 DatasetLoader = Callable[..., "Dataset"]
@@ -136,6 +137,20 @@ def expand_method_selection(selection: str) -> list[str]:
             if n not in out:
                 out.append(n)
     return out
+
+
+def method_ref(name: str) -> "MethodRef":
+    """How a worker loads method `name` without this registry (mebench.engine.MethodRef): the entry point's
+    `module:attribute` (with the variant argument of a family:argument name), or the class registered in this
+    process."""
+    from mebench.engine import MethodRef
+
+    family, sep, argument = name.partition(":")
+    if name in methods._local or name not in methods._entry_points() and family not in methods._entry_points():
+        return MethodRef(name, cls=methods.get(name))
+    methods.get(name)  # loads and validates it here, so a broken plugin fails before any cell
+    entry = methods._entry_points().get(name) or methods._entry_points()[family]
+    return MethodRef(name, entry[0].value, argument if sep and name not in methods._entry_points() else None)
 
 
 def method_version(name: str) -> str:

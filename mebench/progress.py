@@ -15,9 +15,12 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, TextIO, runtime_checkable
 
 from mebench.errors import ConfigError
+
+if TYPE_CHECKING:  # rich loads only for the bar
+    from rich.progress import TaskID
 
 __all__ = ["Progress", "CellFinished", "ProgressCounter", "SilentProgress", "LineProgress", "CallbackProgress",
            "RichBar", "as_progress", "terminal_progress", "format_seconds"]
@@ -157,7 +160,7 @@ class RichBar:
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
-        self.task = None
+        self.task: TaskID | None = None  # the bar's one task, from start()
         self.running: set[str] = set()
         self.last = ""
 
@@ -171,16 +174,21 @@ class RichBar:
     def _describe(self) -> str:
         return f"{len(self.running)} running | {self.last}"
 
+    def _started_task(self) -> TaskID:
+        if self.task is None:
+            raise RuntimeError("RichBar: start() is called before the first cell")
+        return self.task
+
     def cell_started(self, spec) -> None:
         self.running.add(spec.key)
         self.last = f"{spec.method} | fold {spec.fold} | seed {spec.seed}"
-        self.bar.update(self.task, description=self._describe())
+        self.bar.update(self._started_task(), description=self._describe())
 
     def cell_finished(self, spec, ok: bool) -> None:
         self.running.discard(spec.key)
         if not ok:
             self.bar.console.print(f"failed: {spec.describe()}", markup=False, highlight=False)
-        self.bar.update(self.task, advance=1, description=self._describe())
+        self.bar.update(self._started_task(), advance=1, description=self._describe())
 
     def stop(self) -> None:
         if self.task is not None:

@@ -61,7 +61,13 @@ def load_published(method: str, state_dict: Mapping[str, torch.Tensor] | str | P
     strictly, and return it in eval mode."""
     from mebench import plugins
 
-    cls = plugins.methods.get(method)
+    return load_published_network(plugins.methods.get(method), state_dict, published_config)
+
+
+def load_published_network(cls: type[Method], state_dict: Mapping[str, torch.Tensor] | str | Path,
+                           published_config: Mapping[str, Any]) -> nn.Module:
+    """`load_published` for a method class (a worker has the class, not the registry)."""
+    method = cls.info.name
     params = check_published_config(cls, published_config)
     assert issubclass(cls, TorchMethod)  # check_published_config refused any other
     where = "the state dict"
@@ -84,6 +90,7 @@ def load_published(method: str, state_dict: Mapping[str, torch.Tensor] | str | P
         if wrong:
             parts.append("wrong shapes " + ", ".join(
                 f"{k} {tuple(state_dict[k].shape)} != {tuple(expected[k].shape)}" for k in wrong[:5]))
-        raise DataError(f"{where} does not fit {method!r} with configuration {published_config}: " + "; ".join(parts))
+        raise DataError(f"{where} does not fit {method!r} with configuration {dict(published_config)}: "
+                        + "; ".join(parts))
     network.load_state_dict(state_dict, strict=True)
     return network.eval()

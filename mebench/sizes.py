@@ -14,10 +14,11 @@ import math
 NOT_COUNTED = (math.nan, math.nan)
 
 
-def network_size(cls, params: dict, max_parameters: float = math.inf,
-                 max_flops: float = math.inf) -> tuple[tuple[float, float], str | None]:
-    """((parameters, FLOPs per sample), why not counted) of ``cls(**params).build_network()``: NaN without a reason
-    when the method has no torch network (or it cannot be built); NaN with the reason above a budget."""
+def network_size(cls, params: dict, max_parameters: float = math.inf, max_flops: float = math.inf,
+                 sample_shape: tuple[int, ...] | None = None) -> tuple[tuple[float, float], str | None]:
+    """((parameters, FLOPs per sample), why not counted) of ``cls(**params).build_network()`` on one sample of
+    `sample_shape` (default: its registered input's): NaN without a reason when the method has no torch network
+    (or it cannot be built); NaN with the reason above a budget."""
     if not hasattr(cls, "build_network"):
         return NOT_COUNTED, None
     try:
@@ -26,7 +27,7 @@ def network_size(cls, params: dict, max_parameters: float = math.inf,
 
         from mebench.representations import input_of
 
-        sample = input_of(cls.info.input).shape
+        sample = tuple(sample_shape) if sample_shape is not None else input_of(cls.info.input).shape
         with torch.device("meta"):  # sized first without memory or compute
             network = cls(**params).build_network().eval()
             count = sum(p.numel() for p in network.parameters() if p.requires_grad)
@@ -52,8 +53,9 @@ def network_size(cls, params: dict, max_parameters: float = math.inf,
 
 
 @functools.lru_cache(maxsize=64)
-def stored_size(cls, params_json: str) -> dict[str, float | None]:
+def stored_size(cls, params_json: str, sample_shape: tuple[int, ...]) -> dict[str, float | None]:
     """The `parameters` and `flops` a run stores with a finished cell of method class ``cls`` with these (canonical
-    JSON) parameters, counted once per configuration; None for a method without a torch network."""
-    (parameters, flops), _ = network_size(cls, json.loads(params_json))
+    JSON) parameters, on one sample of `sample_shape` (the cell's input), counted once per configuration and
+    process; None for a method without a torch network."""
+    (parameters, flops), _ = network_size(cls, json.loads(params_json), sample_shape=sample_shape)
     return dict(parameters=None if math.isnan(parameters) else parameters, flops=None if math.isnan(flops) else flops)

@@ -406,7 +406,7 @@ class _Reader:
         """The checks `mebench run` applies before it loads any data (methods, presets, parameters, epoch
         selections, the search), on the options of one run."""
         from mebench.plugins import expand_method_selection
-        from mebench.runner import RunConfig, check_config
+        from mebench.plan import RunConfig, check_config
         from mebench.selection import EpochSelection
 
         o = options

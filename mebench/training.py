@@ -27,6 +27,7 @@ from torch import nn
 
 from mebench.errors import ConfigError
 from mebench.method import EpochCallback, Method, StopTraining
+from mebench.params import BatchSize, Epochs, LearningRate
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -63,20 +64,19 @@ class EpochMetrics:
 
 
 class TorchMethod(Method):
-    """Base of torch methods: subclasses define `__init__` (keyword-only, storing parameters; must include
-    num_classes, seed, epochs, lr, batch_size, shuffle) and `build_network()`, and may override the training
-    hooks `make_optimizer`, `make_loss`, `augment` and `make_scheduler`; their defaults are the plain loop
-    (Adam at `lr`, cross-entropy, batches as they are, a constant learning rate)."""
+    """Base of torch methods. Declares the training loop's parameters (beside Method's num_classes and seed):
+    `epochs`, `lr`, `batch_size` and `shuffle` (batches in a seeded random order, else in the data's order).
+    A subclass re-declares those whose defaults it changes, declares its own (`dropout: DropoutRate = 0.5`),
+    and defines `build_network()`; it may override the training hooks `make_optimizer`, `make_loss`, `augment`
+    and `make_scheduler`, whose defaults are the plain loop (Adam at `lr`, cross-entropy, batches as they are, a
+    constant learning rate). A hand-written keyword-only `__init__` works too; it must take and store all six.
 
-    # the parameters every subclass's __init__ stores (declared here for the training loop)
-    num_classes: int
-    seed: int
-    epochs: int
-    lr: float
-    batch_size: int
-    shuffle: bool
-    network_: nn.Module
-    epoch_metrics_: list[EpochMetrics]
+    After `fit`, `network_` is the trained network and `epoch_metrics_` the record of its epochs."""
+
+    epochs: Epochs = 100
+    lr: LearningRate = 1e-3  # Adam's own default
+    batch_size: BatchSize = 64
+    shuffle: bool = True
 
     def build_network(self) -> nn.Module:
         raise NotImplementedError
@@ -135,7 +135,7 @@ class TorchMethod(Method):
                 loss_fn = loss_fn.to(self.device)
             scheduler = self.make_scheduler(optimizer, epochs=self.epochs, steps_per_epoch=-(-n // self.batch_size))
             order_rng = np.random.default_rng(self.seed)
-            self.epoch_metrics_ = []
+            self.epoch_metrics_: list[EpochMetrics] = []
             for epoch in range(1, self.epochs + 1):
                 self.network_.train()
                 order = order_rng.permutation(n) if self.shuffle else np.arange(n)

@@ -30,7 +30,7 @@ import numpy as np
 
 from mebench.errors import DataError
 from mebench.method import EpochCallback, Method, MethodInfo
-from mebench.params import NumClasses, PositiveFloat, PositiveInt, Seed
+from mebench.params import PositiveFloat, PositiveInt
 
 
 def block_bounds(size: int, blocks: int) -> list[tuple[int, int]]:
@@ -88,13 +88,9 @@ class BiWOOFMethod(Method):
         iterative=False,
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, blocks: PositiveInt = 5, bins: PositiveInt = 8,
-                 C: PositiveFloat = 1.0):
-        self.num_classes = num_classes
-        self.seed = seed
-        self.blocks = blocks
-        self.bins = bins
-        self.C = C
+    blocks: PositiveInt = 5
+    bins: PositiveInt = 8
+    C: PositiveFloat = 1.0
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "BiWOOFMethod":
         # Method's one signature; not iterative, so mebench never passes a callback and there is no epoch to report

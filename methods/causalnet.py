@@ -39,7 +39,7 @@ from einops import rearrange
 from torch import nn
 
 from mebench.method import MethodInfo
-from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NonNegativeFloat, NumClasses, PositiveInt, Seed
+from mebench.params import BatchSize, Epochs, NonNegativeFloat, PositiveInt
 
 from .htnet import HTNetMethod, hierarchy, patch_embedding, run_hierarchy
 
@@ -60,9 +60,10 @@ def merge_heads(t: torch.Tensor) -> torch.Tensor:
     return rearrange(t, "b h n d -> b n (h d)")
 
 
-class NeighbourAttention(nn.Module):
-    """Attention among the four positions, each to itself and its row/column neighbours (the published
-    AbsolutePositionalCrossAttention): queries from `x`, keys and values from `context`."""
+class NeighbourAttentionBase(nn.Module):
+    """The weights and masks of attention among the four positions, each to itself and its row/column neighbours
+    (the published AbsolutePositionalCrossAttention), applied by `attend`. Its two modules differ in what `forward`
+    takes and returns, so neither overrides the other's."""
 
     M_mask: torch.Tensor  # buffers (register_buffer)
     P_matrix: torch.Tensor
@@ -79,11 +80,19 @@ class NeighbourAttention(nn.Module):
         self.to_kv = nn.Linear(width, width * 2)
         self.to_out = nn.Sequential(nn.Linear(width, width), nn.Dropout(dropout))
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def attend(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Queries from `x`, keys and values from `context`."""
         q, k, v = split_heads(self.to_q(x), *self.to_kv(context).chunk(2, dim=-1), heads=self.heads)
         scores = torch.einsum("bhid,bhjd->bhij", q, k) * self.scale * self.M_mask + self.P_matrix
         attn = scores.softmax(dim=-1) * self.M_mask
         return self.to_out(merge_heads(torch.einsum("bhij,bhjd->bhid", attn, v)))
+
+
+class NeighbourAttention(NeighbourAttentionBase):
+    """Neighbour attention from the tokens `x` to the tokens `context`."""
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.attend(x, context)
 
 
 class CrossTransformer(nn.Module):
@@ -105,7 +114,7 @@ class CrossTransformer(nn.Module):
         return a, c
 
 
-class SpatialTemporalCausalAttention(NeighbourAttention):
+class SpatialTemporalCausalAttention(NeighbourAttentionBase):
     """Neighbour attention within each phase (`to_*`), then from the apex-to-offset tokens to the
     onset-to-apex ones (`temp_*`: each position attends to its own two phases)."""
 
@@ -124,8 +133,8 @@ class SpatialTemporalCausalAttention(NeighbourAttention):
         return self.temp_to_out(merge_heads(torch.einsum("bhnk,bhnkd->bhnd", weights, values)))
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        first = super().forward(first, first) + first
-        second = super().forward(second, second) + second
+        first = self.attend(first, first) + first
+        second = self.attend(second, second) + second
         return first, self.temporal(first, second) + second
 
 
@@ -265,15 +274,11 @@ class CausalNetMethod(HTNetMethod):
         notes=NOTES,
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, image_size: PositiveInt = 28,
-                 patch_size: PositiveInt = 7, dim: PositiveInt = 256, heads: PositiveInt = 3,
-                 num_hierarchies: PositiveInt = 3, block_repeats: tuple[int, ...] = (3, 3, 9),
-                 gamma: NonNegativeFloat = 0.5, mlp_mult: PositiveInt = 4, dropout: DropoutRate = 0.0,
-                 epochs: Epochs = 200, lr: LearningRate = 5e-5, batch_size: BatchSize = 1024, shuffle: bool = False):
-        super().__init__(num_classes=num_classes, seed=seed, image_size=image_size, patch_size=patch_size, dim=dim,
-                         heads=heads, num_hierarchies=num_hierarchies, block_repeats=block_repeats, mlp_mult=mlp_mult,
-                         dropout=dropout, epochs=epochs, lr=lr, batch_size=batch_size, shuffle=shuffle)
-        self.gamma = gamma
+    block_repeats: tuple[int, ...] = (3, 3, 9)
+    gamma: NonNegativeFloat = 0.5
+    mlp_mult: PositiveInt = 4  # HTNet's, re-declared so that gamma is listed before it (mebench.params.Parameterised)
+    epochs: Epochs = 200
+    batch_size: BatchSize = 1024
 
     def build_network(self) -> nn.Module:
         return CausalNet(image_size=self.image_size, patch_size=self.patch_size, num_classes=self.num_classes,

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from mebench.method import MethodInfo
-from mebench.params import BatchSize, Epochs, LearningRate, NumClasses, PositiveFloat, PositiveInt, Seed
+from mebench.params import BatchSize, Epochs, LearningRate, PositiveFloat, PositiveInt
 from mebench.training import TorchMethod
 
 U_CHANNEL = 2  # flow channels are (strain, v, u): u is the horizontal component
@@ -120,17 +120,12 @@ class DualInceptionMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 40, lr: LearningRate = 1e-4,
-                 batch_size: BatchSize = 3, shuffle: bool = True, input_scale: PositiveFloat = 1.0 / 255.0,
-                 hidden: PositiveInt = 1024):
-        self.num_classes = num_classes
-        self.hidden = hidden  # the dense layer's width: 1024 as published
-        self.seed = seed
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.input_scale = input_scale
+    epochs: Epochs = 40
+    lr: LearningRate = 1e-4
+    batch_size: BatchSize = 3
+    shuffle: bool = True
+    input_scale: PositiveFloat = 1.0 / 255.0
+    hidden: PositiveInt = 1024  # the dense layer's width: 1024 as published
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=self.lr, betas=(0.9, 0.999), eps=1e-8)

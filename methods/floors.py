@@ -22,7 +22,6 @@ import numpy as np
 
 from mebench.errors import DataError
 from mebench.method import EpochCallback, Method, MethodInfo
-from mebench.params import NumClasses, Seed
 
 CITATION = ("Pedregosa, F. et al. Scikit-learn: Machine Learning in Python. Journal of Machine Learning Research 12, "
             "2825-2830 (2011) (DummyClassifier).")
@@ -30,14 +29,7 @@ CODE_URL = "https://github.com/scikit-learn/scikit-learn"
 
 
 class _FloorMethod(Method):
-    """Shared part: fit counts the training labels."""
-
-    class_counts_: np.ndarray
-    class_frequencies_: np.ndarray
-
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
-        self.num_classes = num_classes
-        self.seed = seed
+    """Shared part: fit counts the training labels. The parameters are Method's: num_classes and seed."""
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, epoch_callback: EpochCallback | None = None) -> "_FloorMethod":
         # Method's one signature; not iterative, so mebench never passes a callback and there is no epoch to report
@@ -46,8 +38,8 @@ class _FloorMethod(Method):
             raise DataError(f"{self.info.name}: cannot fit on an empty training set")
         if y.min() < 0 or y.max() >= self.num_classes:
             raise DataError(f"{self.info.name}: labels must lie in 0..{self.num_classes - 1}, got {y.min()}..{y.max()}")
-        self.class_counts_ = np.bincount(y, minlength=self.num_classes)
-        self.class_frequencies_ = self.class_counts_ / self.class_counts_.sum()
+        self.class_counts_: np.ndarray = np.bincount(y, minlength=self.num_classes)
+        self.class_frequencies_: np.ndarray = self.class_counts_ / self.class_counts_.sum()
         return self
 
     def _check_fitted(self) -> None:
@@ -67,9 +59,6 @@ class MajorityMethod(_FloorMethod):
         iterative=False,
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
-        super().__init__(num_classes=num_classes, seed=seed)
-
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()
         proba = np.zeros((len(X), self.num_classes))
@@ -88,9 +77,6 @@ class StratifiedMethod(_FloorMethod):
         presets={"paper": {}, "quick": {}},
         iterative=False,
     )
-
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0):
-        super().__init__(num_classes=num_classes, seed=seed)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()

@@ -25,7 +25,7 @@ from einops.layers.torch import Rearrange, Reduce
 from torch import nn
 
 from mebench.method import MethodInfo
-from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, PositiveInt, Seed
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, PositiveInt
 from mebench.training import TorchMethod
 
 
@@ -180,24 +180,19 @@ class HTNetMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, image_size: PositiveInt = 28, patch_size: PositiveInt = 7,
-                 dim: PositiveInt = 256, heads: PositiveInt = 3, num_hierarchies: PositiveInt = 3, block_repeats: tuple[int, ...] = (2, 2, 10),
-                 mlp_mult: PositiveInt = 4, dropout: DropoutRate = 0.0, epochs: Epochs = 800, lr: LearningRate = 5e-5, batch_size: BatchSize = 256,
-                 shuffle: bool = False):
-        self.num_classes = num_classes
-        self.seed = seed
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.dim = dim
-        self.heads = heads
-        self.num_hierarchies = num_hierarchies
-        self.block_repeats = block_repeats
-        self.mlp_mult = mlp_mult
-        self.dropout = dropout
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.shuffle = shuffle
+    # Listed before the training parameters, which are re-declared below them (mebench.params.Parameterised).
+    image_size: PositiveInt = 28
+    patch_size: PositiveInt = 7
+    dim: PositiveInt = 256
+    heads: PositiveInt = 3
+    num_hierarchies: PositiveInt = 3
+    block_repeats: tuple[int, ...] = (2, 2, 10)
+    mlp_mult: PositiveInt = 4
+    dropout: DropoutRate = 0.0
+    epochs: Epochs = 800
+    lr: LearningRate = 5e-5
+    batch_size: BatchSize = 256
+    shuffle: bool = False
 
     def build_network(self) -> nn.Module:
         return HTNet(image_size=self.image_size, patch_size=self.patch_size, num_classes=self.num_classes, dim=self.dim,

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from mebench.method import MethodInfo
-from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, PositiveFloat, Seed
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, PositiveFloat
 from mebench.training import TorchMethod
 
 U_CHANNEL = 2  # flow channels are (strain, v, u)
@@ -106,16 +106,12 @@ class OFFApexNetMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 3000, lr: LearningRate = 1e-4,
-                 batch_size: BatchSize = 256, shuffle: bool = True, dropout: DropoutRate = 0.5, input_scale: PositiveFloat = 1.0 / 255.0):
-        self.num_classes = num_classes
-        self.seed = seed
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.dropout = dropout
-        self.input_scale = input_scale
+    epochs: Epochs = 3000
+    lr: LearningRate = 1e-4
+    batch_size: BatchSize = 256
+    shuffle: bool = True
+    dropout: DropoutRate = 0.5
+    input_scale: PositiveFloat = 1.0 / 255.0
 
     def build_network(self) -> nn.Module:
         return OFFApexNet(num_classes=self.num_classes, dropout=self.dropout, input_scale=self.input_scale)

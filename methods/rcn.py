@@ -46,8 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mebench.method import MethodInfo
-from mebench.params import (BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, PositiveFloat, PositiveInt, Seed,
-                            UnitInterval)
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, PositiveFloat, PositiveInt, UnitInterval
 from mebench.training import TorchMethod
 
 
@@ -135,23 +134,18 @@ class RCNAMethod(TorchMethod):
         search_space={"featuremaps": (16, 32, 64), "pool_size": (3, 5)},
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, featuremaps: PositiveInt = 32,
-                 pool_size: PositiveInt = 5, num_layers: PositiveInt = 1, dropout: DropoutRate = 0.5,
-                 image_size: PositiveInt | None = 60, input_scale: PositiveFloat = 1.0 / 255.0, epochs: Epochs = 20,
-                 lr: LearningRate = 5e-4, momentum: UnitInterval = 0.9, batch_size: BatchSize = 64, shuffle: bool = True):
-        self.num_classes = num_classes
-        self.seed = seed
-        self.featuremaps = featuremaps
-        self.pool_size = pool_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.image_size = image_size
-        self.input_scale = input_scale
-        self.epochs = epochs
-        self.lr = lr
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.shuffle = shuffle
+    # Listed before the training parameters, which are re-declared below them (mebench.params.Parameterised).
+    featuremaps: PositiveInt = 32
+    pool_size: PositiveInt = 5
+    num_layers: PositiveInt = 1
+    dropout: DropoutRate = 0.5
+    image_size: PositiveInt | None = 60
+    input_scale: PositiveFloat = 1.0 / 255.0
+    epochs: Epochs = 20
+    lr: LearningRate = 5e-4
+    momentum: UnitInterval = 0.9
+    batch_size: BatchSize = 64
+    shuffle: bool = True
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mebench.method import MethodInfo
-from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate, NumClasses, Seed
+from mebench.params import BatchSize, DropoutRate, Epochs, LearningRate
 from mebench.training import TorchMethod
 
 
@@ -64,15 +64,11 @@ class STSTNetMethod(TorchMethod):
         search_space={"lr": (2.5e-5, 5e-5, 1e-4), "epochs": (400, 800)},
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, epochs: Epochs = 800, lr: LearningRate = 5e-5,
-                 batch_size: BatchSize = 256, shuffle: bool = False, dropout: DropoutRate = 0.5):
-        self.num_classes = num_classes
-        self.seed = seed
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.dropout = dropout
+    epochs: Epochs = 800
+    lr: LearningRate = 5e-5
+    batch_size: BatchSize = 256
+    shuffle: bool = False
+    dropout: DropoutRate = 0.5
 
     def build_network(self) -> nn.Module:
         return STSTNet(num_classes=self.num_classes, dropout=self.dropout)

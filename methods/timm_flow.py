@@ -25,7 +25,7 @@ weight decay 1e-3, batch size 32, 50 epochs, shuffled batches. MEB starts from I
 from __future__ import annotations
 
 import difflib
-import inspect
+import typing
 from typing import Any
 
 import torch
@@ -34,8 +34,7 @@ from torch import nn
 
 from mebench.errors import UnknownNameError
 from mebench.method import MethodInfo
-from mebench.params import (BatchSize, Epochs, LearningRate, NonNegativeFloat, NumClasses, PositiveFloat, PositiveInt,
-                            Seed)
+from mebench.params import BatchSize, Epochs, LearningRate, NonNegativeFloat, PositiveFloat, PositiveInt
 from mebench.training import TorchMethod
 
 DEFAULT_MODEL = "resnet18"
@@ -102,20 +101,15 @@ class TimmFlowMethod(TorchMethod):
         },
     )
 
-    def __init__(self, *, num_classes: NumClasses = 3, seed: Seed = 0, model_name: str = DEFAULT_MODEL,
-                 image_size: PositiveInt = 112, input_scale: PositiveFloat = 1.0 / 255.0, epochs: Epochs = 50,
-                 lr: LearningRate = 1e-4, weight_decay: NonNegativeFloat = 1e-3, batch_size: BatchSize = 32,
-                 shuffle: bool = True):
-        self.num_classes = num_classes
-        self.seed = seed
-        self.model_name = model_name
-        self.image_size = image_size
-        self.input_scale = input_scale
-        self.epochs = epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.shuffle = shuffle
+    # Listed before the training parameters, which are re-declared below them (mebench.params.Parameterised).
+    model_name: str = DEFAULT_MODEL
+    image_size: PositiveInt = 112
+    input_scale: PositiveFloat = 1.0 / 255.0
+    epochs: Epochs = 50
+    lr: LearningRate = 1e-4
+    weight_decay: NonNegativeFloat = 1e-3
+    batch_size: BatchSize = 32
+    shuffle: bool = True
 
     @classmethod
     def for_variant(cls, model_name: str) -> type["TimmFlowMethod"]:
@@ -125,16 +119,6 @@ class TimmFlowMethod(TorchMethod):
             return _VARIANTS[model_name]
         check_model_name(model_name)
         base = TimmFlowMethod
-        signature = inspect.signature(base.__init__)
-        signature = signature.replace(parameters=[
-            p.replace(default=model_name) if p.name == "model_name" else p for p in signature.parameters.values()
-        ])
-
-        def __init__(self, **params: Any) -> None:
-            params.setdefault("model_name", model_name)
-            base.__init__(self, **params)
-
-        __init__.__signature__ = signature  # type: ignore[attr-defined]  # param_names/param_defaults read it
         name = f"timm:{model_name}"
         info = MethodInfo(
             name=name,
@@ -146,8 +130,11 @@ class TimmFlowMethod(TorchMethod):
             tags=base.info.tags,
             presets=base.info.presets,
         )
+        # model_name re-declared with the architecture as its default: the same parameters, in the same order
+        model_name_type = typing.get_type_hints(base, include_extras=True)["model_name"]
         variant = type(f"TimmFlowMethod[{model_name}]", (base,), {
-            "info": info, "__init__": __init__, "__module__": __name__, "__doc__": f"{name}: {info.summary}.",
+            "info": info, "__annotations__": {"model_name": model_name_type}, "model_name": model_name,
+            "__module__": __name__, "__doc__": f"{name}: {info.summary}.",
         })
         _VARIANTS[model_name] = variant
         return variant

@@ -319,7 +319,7 @@ def pick(dataset, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def synthetic_sample():
-    from mebench.runner import load_dataset
+    from mebench.plan import load_dataset
 
     ds = load_dataset("synthetic")
     return (*pick(ds), len(ds.class_names))
@@ -327,7 +327,7 @@ def synthetic_sample():
 
 @pytest.fixture(scope="module")
 def release_sample():
-    from mebench.runner import load_dataset
+    from mebench.plan import load_dataset
 
     ds = load_dataset(f"htnet-release:{RELEASE}")
     return (*pick(ds), len(ds.class_names))

@@ -12,7 +12,7 @@ from mebench.datasets.raw.tabular import Row
 from mebench.errors import DataError
 from mebench.protocol import make_protocol
 from mebench.protocols.casme3 import CASME3_HTNET, LABEL_MAP
-from mebench.runner import load_dataset
+from mebench.plan import load_dataset
 from tests import raw_fixtures as F
 
 # Clips of the shipped list, with the sheet's frame numbers (HTNet's list): spNO.10 has an unlisted first

@@ -276,7 +276,9 @@ def test_raw_data_is_refused_with_the_reason(tmp_path):
     from tests.raw_fixtures import write_casme2
 
     write_casme2(tmp_path / "CASME2")
-    dataset = mebench.runner.load_dataset(f"casme2:{tmp_path / 'CASME2'}", tmp_path / "cache")
+    from mebench.plan import load_dataset
+
+    dataset = load_dataset(f"casme2:{tmp_path / 'CASME2'}", tmp_path / "cache")
     with pytest.raises(DataError, match="code that computed them.*cannot compute them from raw frames"):
         dataset.features("causalnet-regions")
     assert not any((tmp_path / "cache").rglob("*.npy"))  # refused before any flow was computed

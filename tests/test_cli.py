@@ -101,7 +101,8 @@ def test_failed_cells_exit_non_zero_after_the_grid(tmp_path, tiny_data):
 
 def test_status_and_errors_show_each_methods_cells_and_the_stored_errors(tmp_path, tiny_data):
     from mebench import plugins
-    from mebench.runner import RunConfig, run_grid
+    from mebench.plan import RunConfig
+    from mebench.runner import run_grid
     from tests.plugin_fixtures import NearestCentroid
 
     plugins.register_method(NearestCentroid)
@@ -125,7 +126,8 @@ def test_status_and_errors_show_each_methods_cells_and_the_stored_errors(tmp_pat
 
 def test_status_counts_running_cells_only_while_a_run_holds_the_folder(tmp_path, tiny_data):
     from mebench import api
-    from mebench.runner import RunConfig, run_grid
+    from mebench.plan import RunConfig
+    from mebench.runner import run_grid
     from mebench.store import ResultStore
 
     run_grid(RunConfig(methods=("majority",), protocol="loso", out=tmp_path, data=tiny_data))

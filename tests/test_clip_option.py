@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from mebench.cli import app
 from mebench.errors import ConfigError, DataError
 from mebench.protocol import make_protocol
-from mebench.runner import RunConfig, load_dataset, run_grid
+from mebench.plan import RunConfig, load_dataset
+from mebench.runner import run_grid
 from mebench.store import ResultStore
 
 

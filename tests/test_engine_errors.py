@@ -11,7 +11,8 @@ from mebench import plugins
 from mebench.engine import CellInputs, CellSpec, execute
 from mebench.errors import ConfigError
 from mebench.method import Method, MethodInfo
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.store import ResultStore
 
 N_CLASSES = 3

@@ -24,7 +24,8 @@ import pytest
 from mebench import plugins
 from mebench.errors import DataError
 from mebench.executors import placements
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.store import ResultStore
 from tests.conftest import REPO
 from tests.plugin_fixtures import AllocatorProbe, Sleeper, killer
@@ -206,7 +207,8 @@ def test_two_runs_on_one_folder_the_second_is_refused(tmp_path, sleeper):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     script = textwrap.dedent(f"""
         from mebench import plugins
-        from mebench.runner import RunConfig, run_grid
+        from mebench.plan import RunConfig
+        from mebench.runner import run_grid
         from tests.conftest import make_tiny_dataset
         from tests.plugin_fixtures import Sleeper
         plugins.register_method(Sleeper)

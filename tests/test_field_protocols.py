@@ -16,7 +16,8 @@ from mebench.cli import app
 from mebench.datasets.raw.pipeline import PipelineConfig
 from mebench.errors import ConfigError, DataError, UnknownNameError
 from mebench.protocol import make_protocol
-from mebench.runner import RunConfig, load_dataset, run_grid
+from mebench.plan import RunConfig, load_dataset
+from mebench.runner import run_grid
 from mebench.store import ResultStore
 from tests import raw_fixtures as F
 from tests.conftest import make_tiny_dataset

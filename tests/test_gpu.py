@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.store import ResultStore
 from mebench.training import resolve_device
 

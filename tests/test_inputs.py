@@ -179,7 +179,7 @@ def test_htnet_release_apex_faces_are_its_face_crops():
 
 
 def test_raw_faces_come_from_the_onset_and_apex_frames(tmp_path):
-    from mebench.runner import load_dataset
+    from mebench.plan import load_dataset
     from tests.raw_fixtures import write_casme2
 
     write_casme2(tmp_path / "CASME2")

@@ -26,7 +26,8 @@ from mebench.errors import ConfigError, DataError
 from mebench.executors import LocalExecutor, Placement, StallWatch, Task, placements, probe_ray_address
 from mebench.method import MethodInfo
 from mebench.protocol import Fold, Protocol, loso_folds
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.selection import EpochSelection
 from mebench.store import LOCK_NAME, ResultStore
 from tests.plugin_fixtures import NearestCentroid, ScriptedEpochs, Sleeper, killer
@@ -219,7 +220,8 @@ def test_local_cell_timeout_kills_the_worker_and_the_grid_ends(tmp_path, tiny_da
 
 def test_a_stopped_worker_is_detected_by_its_heartbeat_and_its_cell_retried(tmp_path, tiny_data):
     from mebench.engine import CellSpec
-    from mebench.runner import cell_inputs, load_dataset
+    from mebench.plan import load_dataset
+    from mebench.runner import cell_inputs
 
     dataset = load_dataset(tiny_data)
     pid_dir = tmp_path / "pids"

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from mebench import plugins
 from mebench.cli import app
 from mebench.errors import ConfigError
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.selection import EpochRecord, EpochSelection
 from mebench.store import PredictionRow, ResultStore
 from mebench.reports import statistics as st

@@ -267,7 +267,7 @@ def test_bad_paths(tmp_path):
 
 
 def test_loader_through_the_runner_spec(tmp_path, monkeypatch):
-    from mebench.runner import load_dataset
+    from mebench.plan import load_dataset
 
     root = F.write_mmew(tmp_path / "MMEW", F.MMEW_CLIPS[:1])
     with warnings.catch_warnings():

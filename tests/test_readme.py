@@ -69,7 +69,9 @@ def test_the_python_snippets_run_in_order(tmp_path, monkeypatch):
     try:
         for lang, block in BLOCKS:
             if lang == "python":
-                exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own examples
+                # as a reader's script runs: without this file's `from __future__ import annotations`
+                code = compile(block, "README.md", "exec", dont_inherit=True)
+                exec(code, namespace)  # noqa: S102 - the README's own examples
                 if "test_mynet_conforms" in namespace:
                     from mebench.checks import method_checks
 

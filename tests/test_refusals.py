@@ -237,7 +237,7 @@ def test_bad_checkpoint_files_are_named(tmp_path, tiny_data, content, expected):
         bad.write_bytes(content)
     result = invoke("evaluate", "--method", "ststnet", "--weights", weights, "--data", tiny_data, "--out", tmp_path / "r")
     assert result.exit_code == 1, result.output  # the other folds are evaluated and kept
-    failed = [line for line in result.output.splitlines() if line.startswith("failed: fold samm/006")]
+    failed = [line for line in result.output.splitlines() if line.startswith("failed: ststnet fold samm/006 (006.pth)")]
     assert len(failed) == 1 and str(bad) in failed[0] and expected in failed[0], result.output
     assert "weights_only=False" not in result.output and "Traceback" not in result.output
     cells = ResultStore(tmp_path / "r").cells()

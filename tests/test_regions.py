@@ -67,7 +67,7 @@ def test_five_points_from_dlib_68():
 
 @pytest.mark.parametrize("spec", ["synthetic", "htnet-release"])
 def test_datasets_provide_both_region_variants(spec):
-    from mebench.runner import load_dataset
+    from mebench.plan import load_dataset
     from tests.conftest import RELEASE
 
     if spec == "htnet-release":

@@ -22,7 +22,8 @@ from mebench.method import MethodInfo
 from mebench.reports import outputs
 from mebench.reports.outputs import Output
 from mebench.reports.writer import write_report
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.store import PredictionRow, ResultStore
 from tests.plugin_fixtures import NearestCentroid
 from tests.test_report import CLASSES, FOLDS, save

@@ -420,7 +420,8 @@ def test_reference_accepts_the_table_label_in_any_case(report):
 
 def test_published_figures_are_refused_beside_other_data(tmp_path, tiny_data):
     from mebench.errors import ConfigError
-    from mebench.runner import RunConfig, run_grid
+    from mebench.plan import RunConfig
+    from mebench.runner import run_grid
 
     run_grid(RunConfig(methods=("majority",), protocol="loso", out=tmp_path / "run", data=tiny_data))
     with pytest.raises(ConfigError, match="--published: .* results on tiny"):

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from mebench import plugins
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.selection import EpochSelection
 from mebench.store import ResultStore
 from mebench.reports.results import load_predictions

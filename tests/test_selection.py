@@ -10,7 +10,8 @@ import pytest
 from mebench import plugins
 from mebench.dataset import Dataset, make_sample_table, table_fingerprint
 from mebench.errors import ConfigError
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.selection import EpochSelection, Training, validation_subjects
 from mebench.store import ResultStore
 from tests import plugin_fixtures

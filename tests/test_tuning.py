@@ -19,7 +19,8 @@ from mebench.errors import ConfigError
 from mebench.method import Method, MethodInfo
 from mebench.params import Bounds
 from mebench.reports.results import load_run
-from mebench.runner import RunConfig, run_grid
+from mebench.plan import RunConfig
+from mebench.runner import run_grid
 from mebench.selection import EpochSelection
 from mebench.store import ResultStore
 

@@ -11,7 +11,7 @@ published release's u, v, strain PNGs and hence the order the published checkpoi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -42,6 +42,18 @@ class FlowParams:
 DEFAULT_FLOW_PARAMS = FlowParams()
 
 
+class _DualTVL1(Protocol):
+    """What tvl1_flow uses of cv2.optflow.DualTVL1OpticalFlow (opencv-contrib; OpenCV's bundled stubs lack it)."""
+
+    def calc(self, I0: np.ndarray, I1: np.ndarray, flow: np.ndarray | None) -> np.ndarray: ...
+
+
+class _OptFlowModule(Protocol):
+    """cv2.optflow, as far as tvl1_flow uses it."""
+
+    def DualTVL1OpticalFlow_create(self, **params: Any) -> _DualTVL1: ...
+
+
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """uint8 gray (H, W) from a gray (H, W), (H, W, 1) or BGR (H, W, 3) frame."""
     frame = np.asarray(frame)
@@ -61,7 +73,8 @@ def tvl1_flow(onset_gray: np.ndarray, apex_gray: np.ndarray, params: FlowParams 
     onset, apex = to_gray(onset_gray), to_gray(apex_gray)
     if onset.shape != apex.shape:
         raise ValueError(f"onset {onset.shape} and apex {apex.shape} frames differ in size")
-    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(
+    optflow: _OptFlowModule = getattr(cv2, "optflow")  # not `cv2.optflow`: OpenCV's stubs lack it
+    tvl1 = optflow.DualTVL1OpticalFlow_create(
         tau=params.tau, lambda_=params.lambda_, theta=params.theta, nscales=params.nscales,
         warps=params.warps, epsilon=params.epsilon, innnerIterations=params.inner_iterations,
         outerIterations=params.outer_iterations, scaleStep=params.scale_step, gamma=params.gamma,

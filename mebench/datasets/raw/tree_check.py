@@ -18,8 +18,8 @@ from mebench.cache import ArrayCache
 from mebench.errors import DataError
 from mebench.datasets.raw import scanner
 from mebench.datasets.raw.pipeline import PipelineConfig, ProgressCallback, compute_all
-from mebench.datasets.raw.records import (ERROR, FACE_FALLBACK, METADATA, NO_APEX, UNREADABLE_IMAGE, WARNING, Problem,
-                                          Scan)
+from mebench.datasets.raw.records import (ERROR, FACE_FALLBACK, METADATA, MISSING_FRAME, NO_APEX, UNREADABLE_IMAGE,
+                                          WARNING, Problem, Scan)
 from mebench.datasets.raw.stages import decode_gray
 from mebench.features.landmarks import WHOLE_IMAGE
 
@@ -92,6 +92,11 @@ def check_tree(kind: str, path: str | None, *, faces: bool = True, cache_dir=Non
             if n is None:
                 continue
             frame = rec.frame_path(n)
+            if frame is None:  # the scan reports a missing frame and leaves the sample out; reported here if not
+                report.problems.append(Problem(ERROR, MISSING_FRAME, str(rec.clip_dir), f"{what} frame {n} not found",
+                                               rec.sample))
+                ok = ok and what != "onset"
+                continue
             img, why = decode_gray(frame)
             if img is None:
                 report.problems.append(Problem(ERROR, UNREADABLE_IMAGE, str(frame), f"{what} frame: {why}", rec.sample))
