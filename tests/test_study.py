@@ -46,7 +46,7 @@ def test_the_readme_results_study_expands_to_the_readme_commands(monkeypatch):
     assert result.exit_code == 0, result.output
     printed = [shlex.split(line) for line in result.output.strip().splitlines()]
     expected = readme_results_commands()
-    assert len(expected) == 12 and len(printed) == 12
+    assert len(expected) == 15 and len(printed) == 15
     assert sorted(printed) == sorted(expected)  # the same commands, word for word (the README groups them by table)
 
 
