@@ -295,6 +295,32 @@ def _published_part(published: pd.DataFrame | None, protocol: str, metrics) -> p
     return _part(published, protocol, metrics)
 
 
+@dataclass(frozen=True)
+class _RowStatus:
+    """What every table reads off its rows: the groups in order, the incomplete and mixed-version methods (marked,
+    footnoted, not ranked), the best/second ranking and the leaky methods."""
+
+    groups: list[str]
+    missing: dict[str, str]
+    versions: dict[str, str]
+    ranking: "_Ranking"
+    leaky: set[str]
+
+    @classmethod
+    def of(cls, part: pd.DataFrame, protocol: str, metrics, fmt: NumberFormat,
+           incomplete: Mapping[tuple[str, str], str] | None, mixed: Mapping[tuple[str, str], str] | None) -> "_RowStatus":
+        missing = _incomplete_of(incomplete, protocol, part)
+        return cls(_groups_in_order(part), missing, _incomplete_of(mixed, protocol, part),
+                   _Ranking(part, metrics, fmt, unranked=missing), set(part.loc[part["leaky"].astype(bool), "method"]))
+
+    def marks(self, method: str) -> tuple[str, ...]:
+        return _row_marks(method, self.leaky, self.missing, self.versions)
+
+    def notes(self) -> list[Footnote]:
+        return ([_incomplete_note(self.missing)] if self.missing else []) + \
+            ([_mixed_note(self.versions)] if self.versions else [])
+
+
 class _Ranking:
     """(method, group, metric) -> summary row, with the best/second ranking per column. Rows of `unranked`
     methods (incomplete ones: they pool fewer samples) are neither ranked nor marked."""
@@ -367,11 +393,8 @@ def results_model(summary: pd.DataFrame, protocol: str, *, significant: set | fr
     """
     part = _part(summary, protocol, TABLE_METRICS)
     pub = _published_part(published, protocol, TABLE_METRICS)
-    groups = _groups_in_order(part)
-    missing = _incomplete_of(incomplete, protocol, part)
-    versions = _incomplete_of(mixed, protocol, part)
-    ranking = _Ranking(part, TABLE_METRICS, fmt, unranked=missing)
-    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    status = _RowStatus.of(part, protocol, TABLE_METRICS, fmt, incomplete, mixed)
+    groups, ranking, leaky = status.groups, status.ranking, status.leaky
     selection = dict(zip(part["method"], part.get("epoch_selection", pd.Series("", index=part.index))))
     tuning = dict(zip(part["method"], part["tuning"])) if "tuning" in part.columns else {}
     with_tuning = any(isinstance(t, str) and t for t in tuning.values())
@@ -389,7 +412,7 @@ def results_model(summary: pd.DataFrame, protocol: str, *, significant: set | fr
                 cell = ranking.cell(meth, g, m, significant=m == "uf1" and (protocol, meth, g) in significant)
                 if cell is not None:
                     cells[("score", g, m)] = cell
-        rows.append(Row(meth + qualifiers[meth], cells, _row_marks(meth, leaky, missing, versions)))
+        rows.append(Row(meth + qualifiers[meth], cells, status.marks(meth)))
     pub_leaky = set(pub.loc[pub["leaky"].astype(bool), "method"]) if len(pub) else set()
     for meth in dict.fromkeys(pub["method"]):
         mine = pub[pub["method"] == meth]
@@ -402,10 +425,7 @@ def results_model(summary: pd.DataFrame, protocol: str, *, significant: set | fr
     if leaky or pub_leaky:
         notes += _dagger_notes(part, published_leaky=bool(pub_leaky))
     notes += _search_notes(searches, protocol, part)
-    if missing:
-        notes.append(_incomplete_note(missing))
-    if versions:
-        notes.append(_mixed_note(versions))
+    notes += status.notes()
     if reference is not None:
         notes.append(_significance_note(reference, alpha))
     if len(pub):
@@ -438,29 +458,21 @@ def dataset_model(summary: pd.DataFrame, protocol: str, *, n_resamples: int, lev
     """One section per reporting group (Full, then each dataset): UF1, UAR and accuracy as mean ± std
     over seeds with the subject-bootstrap confidence interval of the mean."""
     part = _part(summary, protocol, DATASET_METRICS)
-    groups = _groups_in_order(part)
-    missing = _incomplete_of(incomplete, protocol, part)
-    versions = _incomplete_of(mixed, protocol, part)
-    ranking = _Ranking(part, DATASET_METRICS, fmt, unranked=missing)
-    leaky = set(part.loc[part["leaky"].astype(bool), "method"])
+    status = _RowStatus.of(part, protocol, DATASET_METRICS, fmt, incomplete, mixed)
     pct = f"{level * 100:g}%"
     columns = [c for m in DATASET_METRICS
                for c in (Column("score", METRIC_LABELS[m], metric=m), Column("ci", f"{pct} CI", metric=m))]
     statement, qualifiers = provenance(part)
     rows = []
-    for g in groups:
+    for g in status.groups:
         for meth in dict.fromkeys(part.loc[part["group"] == g, "method"]):
             cells = {}
             for m in DATASET_METRICS:
-                cell = ranking.cell(meth, g, m)
+                cell = status.ranking.cell(meth, g, m)
                 if cell is not None:
                     cells[("score", "", m)] = cells[("ci", "", m)] = cell
-            rows.append(Row(meth + qualifiers[meth], cells, _row_marks(meth, leaky, missing, versions), section=g))
-    notes = _dagger_notes(part) if leaky else []
-    if missing:
-        notes.append(_incomplete_note(missing))
-    if versions:
-        notes.append(_mixed_note(versions))
+            rows.append(Row(meth + qualifiers[meth], cells, status.marks(meth), section=g))
+    notes = (_dagger_notes(part) if status.leaky else []) + status.notes()
     caption = (f"Protocol {protocol} per dataset: mean ± std over {_seeds_text(part['seeds'])} of the pooled scores, "
                f"and the {pct} confidence interval of that mean by a bootstrap over subjects ({n_resamples} resamples "
                f"of whole subjects)." + (f" {statement}" if statement else ""))
