@@ -219,7 +219,7 @@ def test_local_cell_timeout_kills_the_worker_and_the_grid_ends(tmp_path, tiny_da
 
 
 def test_a_stopped_worker_is_detected_by_its_heartbeat_and_its_cell_retried(tmp_path, tiny_data):
-    from mebench.engine import CellSpec
+    from mebench.engine import CellSpec, MethodRef
     from mebench.plan import load_dataset
     from mebench.runner import cell_inputs
 
@@ -228,7 +228,7 @@ def test_a_stopped_worker_is_detected_by_its_heartbeat_and_its_cell_retried(tmp_
     pid_dir.mkdir()
     folds = loso_folds(dataset.samples)[:2]
     tasks = [Task(CellSpec("sleeper", "paper", {"num_classes": 3, "delay": 1.0, "pid_dir": str(pid_dir)}, "loso", f.id,
-                           f.train, f.test, 0), Sleeper, "flow") for f in folds]
+                           f.train, f.test, 0), MethodRef("sleeper", cls=Sleeper), "flow") for f in folds]
     stop, stopped = threading.Event(), []
     thread = killer(pid_dir, stop, stopped, signal.SIGSTOP)
     outcomes = {}
